@@ -1,0 +1,1 @@
+"""pyflymq_core."""
