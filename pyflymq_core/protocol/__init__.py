@@ -1,0 +1,83 @@
+"""Sans-IO FlyMQ protocol: frames, layouts, error frames, partitioning. Pure functions over bytes."""
+
+from pyflymq_core.protocol.codec import (
+    decode_request,
+    decode_response,
+    encode_request,
+    encode_response,
+    has_handler_layout,
+    request_layout,
+    response_layout,
+    response_opcode,
+)
+from pyflymq_core.protocol.constants import (
+    FLAG_BINARY,
+    FLAG_GZIP,
+    HEADER_SIZE,
+    MAGIC,
+    MAX_REQUEST_PAYLOAD,
+    PRODUCE_OPCODES,
+    UNDISPATCHED_OPCODES,
+    VERSION,
+    OpCode,
+)
+from pyflymq_core.protocol.error_frame import (
+    CODED,
+    ERROR_ENCODINGS,
+    RAW_FLAGGED,
+    RAW_UNFLAGGED,
+    decode_error_payload,
+    encode_error_payload,
+)
+from pyflymq_core.protocol.frame import (
+    Frame,
+    FrameParser,
+    FramingError,
+    compress_payload,
+    decompress_payload,
+    encode_frame,
+    encode_header,
+    encode_request_frame,
+    parse_header,
+)
+from pyflymq_core.protocol.partitioner import fnv1a_32, partition_for_key
+from pyflymq_core.protocol.types import BUFFER_TOO_SMALL, INVALID_BINARY_FORMAT
+
+__all__ = [
+    "BUFFER_TOO_SMALL",
+    "CODED",
+    "ERROR_ENCODINGS",
+    "FLAG_BINARY",
+    "FLAG_GZIP",
+    "HEADER_SIZE",
+    "INVALID_BINARY_FORMAT",
+    "MAGIC",
+    "MAX_REQUEST_PAYLOAD",
+    "PRODUCE_OPCODES",
+    "RAW_FLAGGED",
+    "RAW_UNFLAGGED",
+    "UNDISPATCHED_OPCODES",
+    "VERSION",
+    "Frame",
+    "FrameParser",
+    "FramingError",
+    "OpCode",
+    "compress_payload",
+    "decode_error_payload",
+    "decode_request",
+    "decode_response",
+    "decompress_payload",
+    "encode_error_payload",
+    "encode_frame",
+    "encode_header",
+    "encode_request",
+    "encode_request_frame",
+    "encode_response",
+    "fnv1a_32",
+    "has_handler_layout",
+    "parse_header",
+    "partition_for_key",
+    "request_layout",
+    "response_layout",
+    "response_opcode",
+]

@@ -1,0 +1,153 @@
+"""The 8-byte frame header, an incremental frame parser, and gzip request compression.
+
+Sans-IO: the parser is fed whatever chunks a transport read and hands back whole frames, so the same
+code serves blocking sockets, asyncio streams, the in-memory transport and the embedded broker.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from typing import NamedTuple
+
+from pyflymq_core.errors import ProtocolError
+from pyflymq_core.protocol.constants import FLAG_GZIP, HEADER_SIZE, MAGIC, MAX_REQUEST_PAYLOAD, VERSION
+
+_HEADER = struct.Struct(">BBBBI")
+_pack_header = _HEADER.pack
+_unpack_header = _HEADER.unpack_from
+
+
+class Frame(NamedTuple):
+    """One decoded frame: opcode, flags byte and the payload that followed the header."""
+
+    op: int
+    flags: int
+    payload: bytes
+
+
+class FramingError(ProtocolError):
+    """The byte stream is not FlyMQ framing (bad magic, wrong version, oversize length).
+
+    The real server closes the connection silently in these cases; a client treats the connection
+    as unusable.
+    """
+
+
+def encode_header(op: int, flags: int, length: int) -> bytes:
+    """Pack the header; ``length`` is the payload length."""
+    return _pack_header(MAGIC, VERSION, op, flags, length)
+
+
+def encode_frame(op: int, flags: int, payload: bytes) -> bytes:
+    """Header and payload as one buffer, so a transport can send a frame in a single write."""
+    return _pack_header(MAGIC, VERSION, op, flags, len(payload)) + payload
+
+
+def encode_request_frame(op: int, payload: bytes, *, flags: int = 0x01, compress: bool = False) -> bytes:
+    """A request frame, gzip-compressed on request, refused when the server would drop it.
+
+    The server closes the connection without a word on a payload over 32 MiB, so the client refuses
+    it before anything is sent.
+    """
+    if compress:
+        payload = compress_payload(payload)
+        flags |= FLAG_GZIP
+    if len(payload) > MAX_REQUEST_PAYLOAD:
+        raise ProtocolError(
+            f"request payload of {len(payload)} bytes exceeds the server's 32 MiB limit",
+            hint="Split the data into smaller messages; the server closes the connection on larger frames.",
+        )
+    return _pack_header(MAGIC, VERSION, op, flags, len(payload)) + payload
+
+
+def parse_header(header: bytes, *, max_payload: int | None = None) -> tuple[int, int, int]:
+    """Validate an 8-byte header and return ``(op, flags, length)``."""
+    if len(header) < HEADER_SIZE:
+        raise FramingError(f"incomplete frame header ({len(header)} of {HEADER_SIZE} bytes)")
+    magic, version, op, flags, length = _unpack_header(header)
+    if magic != MAGIC:
+        raise FramingError(f"bad magic byte 0x{magic:02x} (expected 0x{MAGIC:02x})")
+    if version != VERSION:
+        raise FramingError(f"unsupported protocol version {version} (expected {VERSION})")
+    if max_payload is not None and length > max_payload:
+        raise FramingError(f"frame payload of {length} bytes exceeds the limit of {max_payload}")
+    return op, flags, length
+
+
+class FrameParser:
+    """Turns a stream of arbitrary chunks into whole frames.
+
+    ``max_payload`` bounds the accepted payload length: the broker uses the server's 32 MiB request
+    limit; clients leave it ``None`` because the server may legitimately send larger responses.
+    After a :class:`FramingError` the stream cannot be resynchronised and the parser stays broken.
+    """
+
+    __slots__ = ("_broken", "_buf", "_max_payload")
+
+    def __init__(self, *, max_payload: int | None = None) -> None:
+        self._buf = bytearray()
+        self._max_payload = max_payload
+        self._broken = False
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as part of a whole frame."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """Add ``data`` and return every frame it completed, in order."""
+        if self._broken:
+            raise FramingError("the stream already failed framing validation")
+        buf = self._buf
+        buf += data
+        frames: list[Frame] = []
+        pos = 0
+        end = len(buf)
+        while end - pos >= HEADER_SIZE:
+            magic, version, op, flags, length = _unpack_header(buf, pos)
+            if magic != MAGIC or version != VERSION or (
+                self._max_payload is not None and length > self._max_payload
+            ):
+                self._broken = True
+                del buf[:pos]
+                parse_header(bytes(buf[:HEADER_SIZE]), max_payload=self._max_payload)
+            start = pos + HEADER_SIZE
+            stop = start + length
+            if stop > end:
+                break
+            frames.append(Frame(op, flags, bytes(buf[start:stop])))
+            pos = stop
+        if pos:
+            del buf[:pos]
+        return frames
+
+
+def compress_payload(payload: bytes) -> bytes:
+    """Gzip a request payload (mtime 0, so equal payloads compress to equal bytes)."""
+    return gzip.compress(payload, mtime=0)
+
+
+def decompress_payload(flags: int, payload: bytes) -> bytes:
+    """The server's rule: gunzip exactly when bit 0x02 is set, else use the payload as is.
+
+    Errors carry the texts the Go server answers with (`gzip: invalid header`, `unexpected EOF`).
+    """
+    if not flags & FLAG_GZIP:
+        return payload
+    if len(payload) < 10 or payload[0] != 0x1F or payload[1] != 0x8B:
+        raise _gzip_error("gzip: invalid header")
+    try:
+        return gzip.decompress(payload)
+    except EOFError:
+        raise _gzip_error("unexpected EOF") from None
+    except (OSError, zlib.error) as exc:
+        text = "gzip: checksum error" if "CRC" in str(exc) else f"gzip: {exc}"
+        raise _gzip_error(text) from exc
+
+
+def _gzip_error(text: str) -> ProtocolError:
+    err = ProtocolError(text)
+    err.server_text = text
+    return err
