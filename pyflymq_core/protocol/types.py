@@ -188,6 +188,22 @@ class _Gen:
         self.namespace: dict[str, Any] = {"_Overrun": _Overrun, "_TooSmall": _TooSmall}
         self._counter = 0
         self._structs: dict[str, str] = {}
+        self.pending: dict[str, list[str]] = {}
+        self.flushed: set[str] = set()
+
+    def part(self, parts: str, expr: str) -> None:
+        """Queue an expression for ``parts``; queued parts are written in one ``extend``."""
+        self.pending.setdefault(parts, []).append(expr)
+
+    def flush(self, indent: int, parts: str) -> None:
+        queued = self.pending.pop(parts, [])
+        if len(queued) == 1:
+            self.emit(indent, f"{parts}_append({queued[0]})")
+        elif queued:
+            self.emit(indent, f"{parts}_extend(({', '.join(queued)}))")
+            self.flushed.add(parts)
+        if queued:
+            self.flushed.add(parts)
 
     def var(self, prefix: str) -> str:
         self._counter += 1
@@ -234,14 +250,30 @@ def _gen_decode_struct(g: _Gen, st: Struct, indent: int, end: str) -> str:
     late: list[tuple[Field, str]] = []
     out = g.var("d")
     counts: dict[str, str] = {}
-    for run in _fixed_runs(st.fields):
+    runs = _fixed_runs(st.fields)
+    prefetched: dict[str, str] = {}
+    for index, run in enumerate(runs):
         first = run[0]
         if isinstance(first.type, Int) and first.presence == "required" and first.when is None:
             fmt = "".join(f.type.code for f in run if isinstance(f.type, Int))
-            size = struct.calcsize(">" + fmt)
             names = [g.var("v") for _ in run]
+            # Read the next string/bytes field's length prefix in the same unpack.
+            following = runs[index + 1][0] if index + 1 < len(runs) else None
+            if (
+                following is not None
+                and isinstance(following.type, (Str, Bytes))
+                and following.presence == "required"
+                and following.when is None
+            ):
+                length_var = g.var("n")
+                fmt += following.type.len_code if isinstance(following.type, Str) else "I"
+                prefetched[following.name] = length_var
+                names_and_len = [*names, length_var]
+            else:
+                names_and_len = names
+            size = struct.calcsize(">" + fmt)
             fn = g.struct_fn(fmt, "unpack")
-            target = ", ".join(names) + ("," if len(names) == 1 else "")
+            target = ", ".join(names_and_len) + ("," if len(names_and_len) == 1 else "")
             g.emit(indent, f"{target} = {fn}(buf, pos)")
             g.emit(indent, f"pos += {size}")
             for f, n in zip(run, names, strict=False):
@@ -252,6 +284,9 @@ def _gen_decode_struct(g: _Gen, st: Struct, indent: int, end: str) -> str:
                     counts[f.count_of] = n
             continue
         f = first
+        if f.name in prefetched and isinstance(f.type, (Str, Bytes)):
+            values[f.name] = _gen_decode_sized_body(g, f.type, indent, end, prefetched[f.name])
+            continue
         if f.presence == "required" and f.when is None:
             values[f.name] = _gen_decode_value(g, f.type, indent, end, counts.get(f.name))
             continue
@@ -292,6 +327,20 @@ def _gen_decode_struct(g: _Gen, st: Struct, indent: int, end: str) -> str:
     return out
 
 
+def _gen_decode_sized_body(g: _Gen, t: Str | Bytes, indent: int, end: str, length: str) -> str:
+    """Emit the body of a string/bytes field whose length is already in variable ``length``."""
+    n = g.var("v")
+    g.emit(indent, f"{n}_end = pos + {length}")
+    g.emit(indent, f"if {n}_end > {end}:")
+    g.emit(indent + 1, "raise _Overrun")
+    if isinstance(t, Str):
+        g.emit(indent, f"{n} = str(buf[pos:{n}_end], 'utf-8', 'surrogateescape')")
+    else:
+        g.emit(indent, f"{n} = buf[pos:{n}_end]")
+    g.emit(indent, f"pos = {n}_end")
+    return n
+
+
 def _gen_decode_value(g: _Gen, t: WireType, indent: int, end: str, count_var: str | None) -> str:
     if isinstance(t, Int):
         n = g.var("v")
@@ -302,21 +351,13 @@ def _gen_decode_value(g: _Gen, t: WireType, indent: int, end: str, count_var: st
             g.emit(indent, f"{n} = {n} == 1")
         return n
     if isinstance(t, (Str, Bytes)):
-        n = g.var("v")
         code = t.len_code if isinstance(t, Str) else "I"
         size = struct.calcsize(">" + code)
         fn = g.struct_fn(code, "unpack")
-        g.emit(indent, f"{n}_len, = {fn}(buf, pos)")
+        length = g.var("n")
+        g.emit(indent, f"{length}, = {fn}(buf, pos)")
         g.emit(indent, f"pos += {size}")
-        g.emit(indent, f"{n}_end = pos + {n}_len")
-        g.emit(indent, f"if {n}_end > {end}:")
-        g.emit(indent + 1, "raise _Overrun")
-        if isinstance(t, Str):
-            g.emit(indent, f"{n} = str(buf[pos:{n}_end], 'utf-8', 'surrogateescape')")
-        else:
-            g.emit(indent, f"{n} = buf[pos:{n}_end]")
-        g.emit(indent, f"pos = {n}_end")
-        return n
+        return _gen_decode_sized_body(g, t, indent, end, length)
     if isinstance(t, (ListOf, Pairs)):
         n = g.var("lst")
         cnt = count_var
@@ -375,24 +416,27 @@ def _gen_encode_struct(g: _Gen, st: Struct, src: str, indent: int, parts: str) -
                     args.append(f"1 if {src}[{f.name!r}] else 0")
                 else:
                     args.append(f"{src}[{f.name!r}]")
-            g.emit(indent, f"{parts}_append({fn}({', '.join(args)}))")
+            g.part(parts, f"{fn}({', '.join(args)})")
             continue
         f = first
         inner_indent = indent
-        if f.when is not None:
-            g.emit(indent, f"if {src}[{f.when[0]!r}] == {f.when[1]!r}:")
-            inner_indent += 1
-        elif f.presence != "required":
-            g.emit(indent, f"if {src}.get({f.name!r}) is not None:")
+        if f.when is not None or f.presence != "required":
+            g.flush(indent, parts)
+            if f.when is not None:
+                g.emit(indent, f"if {src}[{f.when[0]!r}] == {f.when[1]!r}:")
+            else:
+                g.emit(indent, f"if {src}.get({f.name!r}) is not None:")
             inner_indent += 1
         _gen_encode_value(g, f.type, f"{src}[{f.name!r}]", inner_indent, parts, f.name in counted)
+        if inner_indent != indent:
+            g.flush(inner_indent, parts)
 
 
 def _gen_encode_value(g: _Gen, t: WireType, expr: str, indent: int, parts: str, counted: bool) -> None:
     if isinstance(t, Int):
         fn = g.struct_fn(t.code, "pack")
         val = f"1 if {expr} else 0" if t.is_bool else expr
-        g.emit(indent, f"{parts}_append({fn}({val}))")
+        g.part(parts, f"{fn}({val})")
         return
     if isinstance(t, Str):
         n = g.var("s")
@@ -400,15 +444,15 @@ def _gen_encode_value(g: _Gen, t: WireType, expr: str, indent: int, parts: str, 
         g.emit(indent, f"{n} = {expr}.encode('utf-8', 'surrogateescape')")
         g.emit(indent, f"if len({n}) > {t.max_len}:")
         g.emit(indent + 1, f"raise _TooLong(len({n}), {t.max_len})")
-        g.emit(indent, f"{parts}_append({fn}(len({n})))")
-        g.emit(indent, f"{parts}_append({n})")
+        g.part(parts, f"{fn}(len({n}))")
+        g.part(parts, n)
         return
     if isinstance(t, Bytes):
         n = g.var("b")
         fn = g.struct_fn("I", "pack")
         g.emit(indent, f"{n} = {expr}")
-        g.emit(indent, f"{parts}_append({fn}(len({n})))")
-        g.emit(indent, f"{parts}_append({n})")
+        g.part(parts, f"{fn}(len({n}))")
+        g.part(parts, n)
         return
     if isinstance(t, (ListOf, Pairs)):
         n = g.var("it")
@@ -416,7 +460,8 @@ def _gen_encode_value(g: _Gen, t: WireType, expr: str, indent: int, parts: str, 
         g.emit(indent, f"{seq} = {expr}")
         if not counted:
             fn = g.struct_fn("I", "pack")
-            g.emit(indent, f"{parts}_append({fn}(len({seq})))")
+            g.part(parts, f"{fn}(len({seq}))")
+        g.flush(indent, parts)
         g.emit(indent, f"for {n} in {seq}:")
         if isinstance(t, Pairs):
             g.emit(indent + 1, f"{n}_k, {n}_v = {n}")
@@ -424,6 +469,7 @@ def _gen_encode_value(g: _Gen, t: WireType, expr: str, indent: int, parts: str, 
             _gen_encode_value(g, STR, f"{n}_v", indent + 1, parts, False)
         else:
             _gen_encode_value(g, t.item, n, indent + 1, parts, False)
+        g.flush(indent + 1, parts)
         return
     if isinstance(t, Struct):
         n = g.var("st")
@@ -434,13 +480,16 @@ def _gen_encode_value(g: _Gen, t: WireType, expr: str, indent: int, parts: str, 
     n = g.var("sized")
     src = g.var("src")
     g.emit(indent, f"{src} = {expr}")
+    g.flush(indent, parts)
     g.emit(indent, f"{n} = []")
     g.emit(indent, f"{n}_append = {n}.append")
+    g.emit(indent, f"{n}_extend = {n}.extend")
     _gen_encode_struct(g, t.inner, src, indent, n)
+    g.flush(indent, n)
     g.emit(indent, f"{n}_bytes = b''.join({n})")
     fn = g.struct_fn("I", "pack")
-    g.emit(indent, f"{parts}_append({fn}(len({n}_bytes)))")
-    g.emit(indent, f"{parts}_append({n}_bytes)")
+    g.part(parts, f"{fn}(len({n}_bytes))")
+    g.part(parts, f"{n}_bytes")
 
 
 class _TooLong(Exception):
@@ -449,41 +498,65 @@ class _TooLong(Exception):
 
 
 def compile_layout(name: str, st: Struct) -> CompiledLayout:
-    """Generate, compile and wrap the encoder and decoder of one layout."""
+    """Generate, compile and wrap the encoder and decoder of one layout.
+
+    Error translation lives inside the generated functions (no extra wrapper call on the hot path).
+    """
     g = _Gen()
-    g.namespace["_TooLong"] = _TooLong
-    g.emit(0, "def _encode(f):")
-    g.emit(1, "parts = []")
-    g.emit(1, "parts_append = parts.append")
-    _gen_encode_struct(g, st, "f", 1, "parts")
-    g.emit(1, "return b''.join(parts)")
-    g.emit(0, "def _decode(buf, pos, end):")
-    result = _gen_decode_struct(g, st, 1, "end")
-    g.emit(1, f"return {result}, pos")
-    source = "\n".join(g.lines) + "\n"
-    exec(compile(source, f"<pyflymq layout {name}>", "exec"), g.namespace)
-    raw_encode: Callable[[Mapping[str, Any]], bytes] = g.namespace["_encode"]
-    raw_decode: Callable[[bytes, int, int], tuple[dict[str, Any], int]] = g.namespace["_decode"]
+    g.namespace.update(
+        _TooLong=_TooLong,
+        _TooSmall=_TooSmall,
+        _struct_error=struct.error,
+        _missing=lambda exc: ProtocolError(f"{name}: missing field {exc.args[0]!r}"),
+        _unencodable=lambda exc: ProtocolError(f"{name}: cannot encode fields: {exc}"),
+        _decode_error=lambda text: _decode_error(name, text),
+        BUFFER_TOO_SMALL=BUFFER_TOO_SMALL,
+        INVALID_BINARY_FORMAT=INVALID_BINARY_FORMAT,
+    )
+    body: list[str] = []
+    g.lines = body
+    _gen_encode_struct(g, st, "f", 2, "parts")
+    if "parts" in g.flushed:
+        g.flush(2, "parts")
+        ret = "b''.join(parts)"
+        head = [
+            "        parts = []",
+            "        parts_append = parts.append",
+            "        parts_extend = parts.extend",
+        ]
+    else:  # flat layout: one join over a tuple, no list at all
+        queued = g.pending.pop("parts", [])
+        ret = f"b''.join(({', '.join(queued)},))" if queued else "b''"
+        head = []
+    encode_src = [
+        "def _encode(f):",
+        "    try:",
+        *head,
+        *body,
+        f"        return {ret}",
+        "    except KeyError as exc:",
+        "        raise _missing(exc) from None",
+        "    except (_struct_error, TypeError, AttributeError, ValueError, _TooLong) as exc:",
+        "        raise _unencodable(exc) from exc",
+    ]
+    g.lines = []
     min_size = st.min_size
-
-    def encode(fields: Mapping[str, Any]) -> bytes:
-        try:
-            return raw_encode(fields)
-        except KeyError as exc:
-            raise ProtocolError(f"{name}: missing field {exc.args[0]!r}") from None
-        except (struct.error, TypeError, AttributeError, ValueError, _TooLong) as exc:
-            raise ProtocolError(f"{name}: cannot encode fields: {exc}") from exc
-
-    def decode(payload: bytes) -> dict[str, Any]:
-        if len(payload) < min_size:
-            raise _decode_error(name, BUFFER_TOO_SMALL)
-        try:
-            return raw_decode(payload, 0, len(payload))[0]
-        except (_Overrun, struct.error):
-            raise _decode_error(name, INVALID_BINARY_FORMAT) from None
-        except _TooSmall:
-            raise _decode_error(name, BUFFER_TOO_SMALL) from None
-
+    g.emit(0, "def _decode(buf):")
+    g.emit(1, "end = len(buf)")
+    g.emit(1, f"if end < {min_size}:")
+    g.emit(2, "raise _decode_error(BUFFER_TOO_SMALL)")
+    g.emit(1, "pos = 0")
+    g.emit(1, "try:")
+    result = _gen_decode_struct(g, st, 2, "end")
+    g.emit(2, f"return {result}")
+    g.emit(1, "except (_Overrun, _struct_error):")
+    g.emit(2, "raise _decode_error(INVALID_BINARY_FORMAT) from None")
+    g.emit(1, "except _TooSmall:")
+    g.emit(2, "raise _decode_error(BUFFER_TOO_SMALL) from None")
+    source = "\n".join(encode_src + g.lines) + "\n"
+    exec(compile(source, f"<pyflymq layout {name}>", "exec"), g.namespace)
+    encode: Encoder = g.namespace["_encode"]
+    decode: Decoder = g.namespace["_decode"]
     return CompiledLayout(name, st, encode, decode, min_size, source)
 
 
