@@ -7,8 +7,10 @@ from pyflymq_core.protocol.codec import (
     encode_response,
     has_handler_layout,
     request_layout,
+    request_ops,
     response_layout,
     response_opcode,
+    response_ops,
 )
 from pyflymq_core.protocol.constants import (
     FLAG_BINARY,
@@ -78,6 +80,8 @@ __all__ = [
     "parse_header",
     "partition_for_key",
     "request_layout",
+    "request_ops",
     "response_layout",
     "response_opcode",
+    "response_ops",
 ]

@@ -27,31 +27,37 @@ def _op_name(op: int) -> str:
         return f"0x{op:02x}"
 
 
-def _build() -> None:
-    for op, (request, response) in LAYOUTS.items():
-        name = _op_name(op)
-        _REQUESTS[op] = compile_layout(f"{name} request", request)
-        if response is not None:
-            _RESPONSES[op] = compile_layout(f"{name} response", response)
+def request_ops() -> list[int]:
+    """Every opcode with a request layout (dispatched by the server or not)."""
+    return sorted(LAYOUTS)
 
 
-_build()
+def response_ops() -> list[int]:
+    """Every opcode the server answers with a normal (non-error) response."""
+    return sorted(op for op, (_, response) in LAYOUTS.items() if response is not None)
 
 
 def request_layout(op: int) -> CompiledLayout:
-    """The compiled request layout of ``op``."""
-    try:
-        return _REQUESTS[op]
-    except KeyError:
-        raise ProtocolError(f"no request layout for opcode {op} ({_op_name(op)})") from None
+    """The compiled request layout of ``op`` (compiled on first use: imports stay cheap)."""
+    layout = _REQUESTS.get(op)
+    if layout is None:
+        try:
+            request = LAYOUTS[op][0]
+        except KeyError:
+            raise ProtocolError(f"no request layout for opcode {op} ({_op_name(op)})") from None
+        layout = _REQUESTS[op] = compile_layout(f"{_op_name(op)} request", request)
+    return layout
 
 
 def response_layout(op: int) -> CompiledLayout:
     """The compiled layout of the normal response to request ``op``."""
-    try:
-        return _RESPONSES[op]
-    except KeyError:
-        raise ProtocolError(f"opcode {op} ({_op_name(op)}) has no response layout") from None
+    layout = _RESPONSES.get(op)
+    if layout is None:
+        response = LAYOUTS.get(op, (None, None))[1]
+        if response is None:
+            raise ProtocolError(f"opcode {op} ({_op_name(op)}) has no response layout")
+        layout = _RESPONSES[op] = compile_layout(f"{_op_name(op)} response", response)
+    return layout
 
 
 def response_opcode(op: int) -> int:
@@ -61,7 +67,7 @@ def response_opcode(op: int) -> int:
 
 def has_handler_layout(op: int) -> bool:
     """Whether ``op`` has a normal response, i.e. the server dispatches it."""
-    return op in _RESPONSES
+    return LAYOUTS.get(op, (None, None))[1] is not None
 
 
 def encode_request(op: int, fields: Mapping[str, Any]) -> bytes:

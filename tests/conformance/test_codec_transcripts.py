@@ -30,8 +30,9 @@ from pyflymq_core.protocol import (
     encode_frame,
     encode_request,
     encode_response,
+    request_ops,
+    response_ops,
 )
-from pyflymq_core.protocol.codec import _REQUESTS
 from tests.support.transcripts import (
     Exchange,
     iter_exchanges,
@@ -46,7 +47,7 @@ def _request_cases() -> list[Exchange]:
     return [
         e
         for e in EXCHANGES
-        if e.request.get("op") is not None and "raw_hex" not in e.request and e.request["op"] in _REQUESTS
+        if e.request.get("op") is not None and "raw_hex" not in e.request and e.request["op"] in request_ops()
     ]
 
 
@@ -116,9 +117,7 @@ def test_response_round_trip(e: Exchange) -> None:
 
 def test_every_dispatched_opcode_is_exercised() -> None:
     seen_ok = {e.request["op"] for e in _response_cases() if e.response["op"] != 0xFF}
-    from pyflymq_core.protocol.codec import _RESPONSES
-
-    assert set(_RESPONSES) - seen_ok == set()
+    assert set(response_ops()) - seen_ok == set()
 
 
 def test_framing_violations_are_refused_by_the_parser() -> None:

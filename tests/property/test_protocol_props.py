@@ -25,9 +25,12 @@ from pyflymq_core.protocol import (
     encode_frame,
     encode_request,
     encode_response,
+    request_layout,
+    request_ops,
+    response_layout,
     response_opcode,
+    response_ops,
 )
-from pyflymq_core.protocol.codec import _REQUESTS, _RESPONSES
 from pyflymq_core.protocol.types import Bytes, Int, ListOf, Pairs, Sized, Str, Struct, WireType
 
 _INT_RANGES = {
@@ -94,8 +97,8 @@ def _request_strategy(layout_struct: Struct) -> st.SearchStrategy[dict[str, Any]
     return base
 
 
-REQUEST_OPS = sorted(_REQUESTS)
-RESPONSE_OPS = sorted(_RESPONSES)
+REQUEST_OPS = request_ops()
+RESPONSE_OPS = response_ops()
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -103,7 +106,7 @@ SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[Healt
 @SETTINGS
 @given(data=st.data())
 def test_request_layouts_round_trip(op: int, data: st.DataObject) -> None:
-    fields = data.draw(_request_strategy(_REQUESTS[op].struct))
+    fields = data.draw(_request_strategy(request_layout(op).struct))
     payload = encode_request(op, fields)
     assert decode_request(op, payload) == fields
     assert encode_request(op, decode_request(op, payload)) == payload
@@ -113,7 +116,7 @@ def test_request_layouts_round_trip(op: int, data: st.DataObject) -> None:
 @SETTINGS
 @given(data=st.data())
 def test_response_layouts_round_trip(op: int, data: st.DataObject) -> None:
-    fields = data.draw(_struct_strategy(_RESPONSES[op].struct))
+    fields = data.draw(_struct_strategy(response_layout(op).struct))
     resp_op, flags, payload = encode_response(op, fields)
     assert decode_response(op, resp_op, flags, payload) == fields
 
@@ -142,7 +145,7 @@ def test_response_decoders_raise_only_protocol_error(op: int, payload: bytes, fl
 @SETTINGS
 @given(data=st.data())
 def test_truncated_valid_responses_raise_protocol_error(op: int, data: st.DataObject) -> None:
-    fields = data.draw(_struct_strategy(_RESPONSES[op].struct))
+    fields = data.draw(_struct_strategy(response_layout(op).struct))
     resp_op, flags, payload = encode_response(op, fields)
     cut = data.draw(st.integers(0, max(0, len(payload) - 1)))
     # Response layouts have no optional fields, so every strict prefix lacks a field's bytes.
