@@ -1,0 +1,12 @@
+"""The one list of CLI subcommands.
+
+Each entry is a module exposing ``register(subparsers)``, which adds its subparser and sets
+``handler`` (``(argparse.Namespace) -> int``, the exit code) with ``set_defaults``.  Adding a
+subcommand = writing ``pyflymq/cli/<name>.py`` + one line here.  Keep module-level imports of
+subcommand modules light (import clients, pydantic, etc. inside the handler) so ``pyflymq --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+SUBCOMMAND_MODULES: tuple[str, ...] = ("pyflymq.cli.plugins",)
