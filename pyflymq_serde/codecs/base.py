@@ -1,0 +1,61 @@
+"""What a codec is: the :class:`Codec` protocol every serializer/deserializer satisfies.
+
+A codec turns one Python value into the bytes of one record value and back.  The client never
+inspects values itself; ``produce_object(..., serializer=...)`` and the consumers'
+``deserializer=`` accept any object with this shape (built-in or from a third-party plugin), so the
+protocol is structural (``typing.Protocol``): a plugin does not need to import pyflymq to provide one.
+
+:class:`BaseCodec` is an optional convenience base with the common attributes and a ``repr``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["BaseCodec", "Codec", "content_type_of"]
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """Structural type of a codec.
+
+    ``name`` identifies the codec in errors and logs (the registry name for built-ins).  A codec may
+    also define ``content_type`` (a MIME type such as ``application/json``); read it with
+    :func:`content_type_of`, which tolerates its absence.
+    """
+
+    name: str
+
+    def serialize(self, obj: Any) -> bytes:
+        """Encode ``obj`` as the bytes of a record value."""
+        ...
+
+    def deserialize(self, data: bytes) -> Any:
+        """Decode the bytes of a record value."""
+        ...
+
+
+def content_type_of(codec: object) -> str | None:
+    """The codec's ``content_type`` if it declares one, else ``None``."""
+    value = getattr(codec, "content_type", None)
+    return value if isinstance(value, str) else None
+
+
+class BaseCodec:
+    """Convenience base for codecs: class-level ``name``/``content_type`` and a readable ``repr``."""
+
+    name: str = "codec"
+    content_type: str | None = None
+
+    def serialize(self, obj: Any) -> bytes:
+        raise NotImplementedError
+
+    def deserialize(self, data: bytes) -> Any:
+        raise NotImplementedError
+
+    def _repr_details(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        details = self._repr_details()
+        return f"{type(self).__name__}({details})"
