@@ -81,15 +81,18 @@ class FrameParser:
 
     ``max_payload`` bounds the accepted payload length: the broker uses the server's 32 MiB request
     limit; clients leave it ``None`` because the server may legitimately send larger responses.
-    After a :class:`FramingError` the stream cannot be resynchronised and the parser stays broken.
+
+    A framing violation cannot be resynchronised. Frames completed before the bad header are still
+    returned (the server answers them before it closes); :attr:`error` is then set and every later
+    :meth:`feed` raises it.
     """
 
-    __slots__ = ("_broken", "_buf", "_max_payload")
+    __slots__ = ("_buf", "_max_payload", "error")
 
     def __init__(self, *, max_payload: int | None = None) -> None:
         self._buf = bytearray()
         self._max_payload = max_payload
-        self._broken = False
+        self.error: FramingError | None = None
 
     @property
     def buffered(self) -> int:
@@ -98,8 +101,8 @@ class FrameParser:
 
     def feed(self, data: bytes) -> list[Frame]:
         """Add ``data`` and return every frame it completed, in order."""
-        if self._broken:
-            raise FramingError("the stream already failed framing validation")
+        if self.error is not None:
+            raise self.error
         buf = self._buf
         buf += data
         frames: list[Frame] = []
@@ -110,9 +113,14 @@ class FrameParser:
             if magic != MAGIC or version != VERSION or (
                 self._max_payload is not None and length > self._max_payload
             ):
-                self._broken = True
-                del buf[:pos]
-                parse_header(bytes(buf[:HEADER_SIZE]), max_payload=self._max_payload)
+                try:
+                    parse_header(bytes(buf[pos : pos + HEADER_SIZE]), max_payload=self._max_payload)
+                except FramingError as exc:
+                    self.error = exc
+                buf.clear()
+                if not frames and self.error is not None:
+                    raise self.error
+                return frames
             start = pos + HEADER_SIZE
             stop = start + length
             if stop > end:
@@ -136,7 +144,10 @@ def decompress_payload(flags: int, payload: bytes) -> bytes:
     """
     if not flags & FLAG_GZIP:
         return payload
-    if len(payload) < 10 or payload[0] != 0x1F or payload[1] != 0x8B:
+    if len(payload) < 10:
+        # Go reads the 10-byte header with io.ReadFull: nothing is EOF, a part is unexpected EOF.
+        raise _gzip_error("EOF" if not payload else "unexpected EOF")
+    if payload[0] != 0x1F or payload[1] != 0x8B:
         raise _gzip_error("gzip: invalid header")
     try:
         return gzip.decompress(payload)

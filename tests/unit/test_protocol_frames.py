@@ -119,3 +119,20 @@ def test_encode_refuses_overlong_strings_and_missing_fields() -> None:
         encode_request(OpCode.DELETE_TOPIC, {})
     with pytest.raises(ProtocolError, match="255"):
         encode_request(OpCode.SUBSCRIBE, {"topic": "t", "group_id": "g", "partition": 0, "mode": "m" * 300})
+
+
+def test_frames_before_a_bad_header_are_returned_then_the_stream_fails() -> None:
+    parser = FrameParser(max_payload=1000)
+    good = encode_frame(OpCode.LIST_TOPICS, 1, b"")
+    frames = parser.feed(good + bytes.fromhex("0001080100000000"))
+    assert [f.op for f in frames] == [OpCode.LIST_TOPICS]
+    assert isinstance(parser.error, FramingError)
+    with pytest.raises(FramingError):
+        parser.feed(good)
+
+
+def test_short_gzip_payloads_fail_with_the_go_texts() -> None:
+    for payload, text in ((b"", "EOF"), (b"\x1f\x8b\x08", "unexpected EOF")):
+        with pytest.raises(ProtocolError) as exc:
+            decompress_payload(0x03, payload)
+        assert exc.value.server_text == text

@@ -1,0 +1,276 @@
+"""AUTH, WHOAMI, users, ACLs and roles (spec §11.1-11.5). Errors are coded frames.
+
+On a server with authentication disabled, every request below that reaches the (missing) user or
+ACL store crashes the real process. The broker answers those with the coded error
+``authentication is not enabled on this server`` instead, at the point where the server would
+crash: requests rejected earlier (decode errors, argument checks) get the server's own answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyflymq_broker.errors import BrokerError
+from pyflymq_broker.handlers.context import AUTH_DISABLED, Context
+from pyflymq_broker.security import ROLES, Acl, SecurityStore, User
+
+__all__ = [
+    "acl_delete",
+    "acl_get",
+    "acl_list",
+    "acl_set",
+    "auth",
+    "password_change",
+    "role_list",
+    "user_create",
+    "user_delete",
+    "user_get",
+    "user_list",
+    "user_update",
+    "whoami",
+]
+
+_NOT_AUTHENTICATED = {"success": False, "username": "", "roles": [], "error": ""}
+REQUEST_PREFIX = "invalid request: "
+
+
+def _store(ctx: Context) -> SecurityStore:
+    if ctx.broker.security is None:
+        raise BrokerError.coded(AUTH_DISABLED)
+    return ctx.broker.security
+
+
+def _go_list(items: list[str]) -> str:
+    """Go's ``fmt.Sprintf("%v", []string{...})``."""
+    return "[" + " ".join(items) + "]"
+
+
+def _user_info(user: User, permissions: list[str], *, times: bool = True) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "roles": list(user.roles),
+        "permissions": permissions,
+        "enabled": user.enabled,
+        "created_at": int(user.created_at) if times else 0,
+        "updated_at": int(user.updated_at) if times else 0,
+    }
+
+
+def auth(ctx: Context, payload: bytes) -> dict[str, Any]:
+    req = ctx.decode_coded(payload, "invalid auth request: ")
+    store = _store(ctx)  # the real server dereferences a nil user here and exits
+    username = req["username"]
+    try:
+        user = store.authenticate(username, req["password"])
+    except ValueError as exc:
+        ctx.audit(
+            "auth.failure",
+            user=username,
+            resource="",
+            action="authenticate",
+            result="failure",
+            details={"reason": str(exc)},
+        )
+        return {"success": False, "username": "", "roles": [], "error": str(exc)}
+    ctx.session.username = username  # a failed AUTH above keeps the previous identity
+    ctx.audit(
+        "auth.success",
+        user=username,
+        resource="",
+        action="authenticate",
+        result="success",
+        details={"roles": _go_list(user.roles)},
+    )
+    return {"success": True, "username": user.username, "roles": list(user.roles), "error": ""}
+
+
+def whoami(ctx: Context, payload: bytes) -> dict[str, Any]:
+    store = ctx.broker.security
+    if store is None or not ctx.username:
+        return dict(_NOT_AUTHENTICATED)
+    user = store.users.get(ctx.username)
+    if user is None:
+        return dict(_NOT_AUTHENTICATED)
+    return {"success": True, "username": user.username, "roles": list(user.roles), "error": ""}
+
+
+def user_create(ctx: Context, payload: bytes) -> dict[str, Any]:
+    problem = ctx.manage_problem()
+    if problem is not None:
+        ctx.audit("access.denied", resource="", action="user_create", result="denied")
+        raise BrokerError.coded(problem)
+    req = ctx.decode_coded(payload, REQUEST_PREFIX)
+    username, password, roles = req["username"], req["password"], list(req["roles"])
+    if not username or not password:
+        raise BrokerError.coded("username and password are required")
+    store = _store(ctx)
+    try:
+        store.create_user(username, password, roles, ctx.now)
+    except KeyError as exc:
+        text = str(exc.args[0])
+        ctx.audit(
+            "user.create", resource=username, action="user_create", result="failure", details={"error": text}
+        )
+        raise BrokerError.coded(text) from None
+    ctx.audit(
+        "user.create",
+        resource=username,
+        action="user_create",
+        result="success",
+        details={"roles": _go_list(roles)},
+    )
+    # The reply echoes the request's roles, enabled = 1, no permissions and zero timestamps.
+    return {
+        "username": username,
+        "roles": roles,
+        "permissions": [],
+        "enabled": True,
+        "created_at": 0,
+        "updated_at": 0,
+    }
+
+
+def user_delete(ctx: Context, payload: bytes) -> dict[str, Any]:
+    problem = ctx.manage_problem()
+    if problem is not None:
+        ctx.audit("access.denied", resource="", action="user_delete", result="denied")
+        raise BrokerError.coded(problem)
+    username = ctx.decode_coded(payload, REQUEST_PREFIX)["username"]
+    if username == ctx.username:
+        raise BrokerError.coded("cannot delete your own account")
+    store = _store(ctx)
+    try:
+        store.delete_user(username)
+    except KeyError as exc:
+        text = str(exc.args[0])
+        ctx.audit(
+            "user.delete", resource=username, action="user_delete", result="failure", details={"error": text}
+        )
+        raise BrokerError.coded(text) from None
+    ctx.audit("user.delete", resource=username, action="user_delete", result="success")
+    return {"success": True, "message": username}
+
+
+def user_update(ctx: Context, payload: bytes) -> dict[str, Any]:
+    ctx.check_manage(coded=True)
+    req = ctx.decode_coded(payload, REQUEST_PREFIX)
+    store = _store(ctx)
+    username = req["username"]
+    try:
+        # Standalone: roles are always replaced and enabled always set (absent byte = disabled).
+        store.set_roles(username, list(req["roles"]), ctx.now)
+        store.set_enabled(username, bool(req.get("enabled", False)), ctx.now)
+    except KeyError as exc:
+        raise BrokerError.coded(str(exc.args[0])) from None
+    return {"success": True, "message": username}
+
+
+def user_list(ctx: Context, payload: bytes) -> dict[str, Any]:
+    ctx.check_manage(coded=True)
+    store = _store(ctx)
+    return {"users": [_user_info(u, []) for u in store.users.values()]}
+
+
+def user_get(ctx: Context, payload: bytes) -> dict[str, Any]:
+    ctx.check_manage(coded=True)
+    username = ctx.decode_coded(payload, REQUEST_PREFIX)["username"]
+    store = _store(ctx)
+    user = store.users.get(username)
+    if user is None:
+        raise BrokerError.coded(f'user "{username}" not found')
+    return _user_info(user, store.permissions(username))
+
+
+def password_change(ctx: Context, payload: bytes) -> dict[str, Any]:
+    req = ctx.decode_coded(payload, REQUEST_PREFIX)
+    store = _store(ctx)
+    username = req["username"]
+    if username == ctx.username:
+        try:
+            store.authenticate(ctx.username, req["old_password"])
+        except ValueError:
+            raise BrokerError.coded("invalid current password") from None
+    else:
+        ctx.check_manage(coded=True)
+    try:
+        store.set_password(username, req["password"], ctx.now)
+    except KeyError as exc:
+        raise BrokerError.coded(str(exc.args[0])) from None
+    return {"success": True, "message": username}
+
+
+def acl_set(ctx: Context, payload: bytes) -> dict[str, Any]:
+    ctx.check_manage(coded=True)
+    req = ctx.decode_coded(payload, REQUEST_PREFIX)
+    store = ctx.broker.security
+    allow_anonymous = store.allow_anonymous if store is not None else False
+    if req["public"] and not allow_anonymous:
+        raise BrokerError.coded(
+            "cannot make topic public because anonymous access is disabled in server configuration"
+        )
+    store = _store(ctx)
+    store.acls[req["topic"]] = Acl(
+        req["topic"], bool(req["public"]), list(req["allowed_users"]), list(req["allowed_roles"])
+    )
+    return {"success": True, "topic": req["topic"]}
+
+
+def acl_get(ctx: Context, payload: bytes) -> dict[str, Any]:
+    ctx.check_manage(coded=True)
+    topic = ctx.decode_coded(payload, REQUEST_PREFIX)["topic"]
+    store = _store(ctx)
+    acl = store.acls.get(topic)
+    if acl is None:
+        return {
+            "topic": topic,
+            "exists": False,
+            "public": False,
+            "default_public": store.default_public,
+            "allowed_users": [],
+            "allowed_roles": [],
+        }
+    # default_public is only filled for a missing ACL (it reads 0 for an existing one).
+    return {
+        "topic": acl.topic,
+        "exists": True,
+        "public": acl.public,
+        "default_public": False,
+        "allowed_users": list(acl.allowed_users),
+        "allowed_roles": list(acl.allowed_roles),
+    }
+
+
+def acl_delete(ctx: Context, payload: bytes) -> dict[str, Any]:
+    ctx.check_manage(coded=True)
+    topic = ctx.decode_coded(payload, REQUEST_PREFIX)["topic"]
+    store = _store(ctx)
+    store.acls.pop(topic, None)  # deleting a missing ACL succeeds
+    return {"success": True, "topic": topic}
+
+
+def acl_list(ctx: Context, payload: bytes) -> dict[str, Any]:
+    ctx.check_manage(coded=True)
+    store = _store(ctx)
+    return {
+        "acls": [
+            {
+                "topic": a.topic,
+                "exists": True,
+                "public": a.public,
+                "allowed_users": list(a.allowed_users),
+                "allowed_roles": list(a.allowed_roles),
+            }
+            for a in store.acls.values()
+        ],
+        "default_public": store.default_public,
+    }
+
+
+def role_list(ctx: Context, payload: bytes) -> dict[str, Any]:
+    _store(ctx)  # no permission check, but a server with auth disabled crashes here
+    return {
+        "roles": [
+            {"name": r.name, "permissions": list(r.permissions), "description": r.description}
+            for r in ROLES.values()
+        ]
+    }

@@ -1,0 +1,82 @@
+"""Schema registry opcodes (spec §9.1-9.6). Registry errors are raw text with flags 0x01."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyflymq_broker.errors import BrokerError
+from pyflymq_broker.handlers.context import Context
+from pyflymq_broker.schemas import REGISTER_TYPES
+from pyflymq_core.errors import ProtocolError
+from pyflymq_core.protocol import decode_request
+
+__all__ = [
+    "delete_schema",
+    "get_schema",
+    "list_schemas",
+    "produce_with_schema",
+    "register_schema",
+    "validate_schema",
+]
+
+
+def register_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
+    req = ctx.decode(payload)
+    type_ = req["type"]
+    if type_ not in REGISTER_TYPES:
+        raise BrokerError.flagged(f"unsupported schema type: {type_}")
+    version = ctx.broker.schemas.register(req["name"], type_, req["schema"])
+    return {"name": req["name"], "type": type_, "version": version}
+
+
+def get_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
+    req = ctx.decode(payload)
+    registry = ctx.broker.schemas
+    found = (
+        registry.get(req["topic"], req["version"])
+        if req["version"] > 0
+        else registry.get_latest(req["topic"])
+    )
+    return {
+        "id": found.id,
+        "topic": found.name,
+        "version": found.version,
+        "type": found.type,
+        "definition": found.definition_text,
+        "compatibility": "backward",
+    }
+
+
+def list_schemas(ctx: Context, payload: bytes) -> dict[str, Any]:
+    try:
+        name = decode_request(ctx.op, payload).get("topic", "")
+    except ProtocolError:
+        name = ""  # the server lists everything when the request does not decode
+    return {
+        "schemas": [
+            {"name": s.id, "type": s.type, "version": s.version} for s in ctx.broker.schemas.versions(name)
+        ]
+    }
+
+
+def validate_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
+    req = ctx.decode(payload)
+    errors = ctx.broker.schemas.validate(req["name"], req["message"])
+    return {"valid": not errors, "errors": errors}
+
+
+def produce_with_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
+    req = ctx.decode(payload)  # no topic ACL check on this opcode
+    topic, data = req["topic"], req["data"]
+    if ctx.broker.config.schema_enabled:
+        errors = ctx.broker.schemas.validate(req["schema_name"], data)
+        if errors:
+            raise BrokerError.flagged(f"schema validation failed: [{' '.join(errors)}]")
+    _, offset = ctx.broker.topics.produce(topic, b"", data)
+    return ctx.record_metadata(topic, 0, offset, None, len(data))
+
+
+def delete_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
+    req = ctx.decode(payload)
+    ctx.broker.schemas.delete(req["topic"], req["version"])
+    return {"success": True, "message": "OK"}

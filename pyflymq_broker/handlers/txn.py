@@ -1,0 +1,57 @@
+"""Transaction opcodes (spec §9.12): global ids, no auth checks, failures as ``success = 0``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyflymq_broker.errors import BrokerError
+from pyflymq_broker.handlers.context import Context
+
+__all__ = ["abort_tx", "begin_tx", "commit_tx", "produce_tx"]
+
+
+def begin_tx(ctx: Context, payload: bytes) -> dict[str, Any]:
+    coordinator = ctx.broker.txns
+    if coordinator is None:
+        return {"txn_id": f"txn-{ctx.broker.now_ns()}", "success": True}
+    producer_ns = ctx.broker.now_ns()
+    txn = coordinator.begin(ctx.now, producer_ns, ctx.broker.now_ns())
+    return {"txn_id": txn.id, "success": True}
+
+
+def produce_tx(ctx: Context, payload: bytes) -> dict[str, Any]:
+    req = ctx.decode(payload)
+    topic, data = req["topic"], req["data"]
+    coordinator = ctx.broker.txns
+    if coordinator is None:
+        _, offset = ctx.broker.topics.produce(topic, b"", data)  # written at once; ABORT undoes nothing
+        return ctx.record_metadata(topic, 0, offset, None, len(data))
+    coordinator.add(req["txn_id"], topic, data)
+    return ctx.record_metadata(topic, 0, 0, None, len(data))  # offset assigned at commit
+
+
+def commit_tx(ctx: Context, payload: bytes) -> dict[str, Any]:
+    req = ctx.decode(payload)
+    txn_id = req["txn_id"]
+    coordinator = ctx.broker.txns
+    if coordinator is None:
+        return {"txn_id": txn_id, "success": True}
+    txn = coordinator.start_commit(txn_id)
+    if txn is None:
+        return {"txn_id": txn_id, "success": False}
+    for topic, data in txn.operations:
+        try:
+            ctx.broker.topics.produce(topic, b"", data)
+        except BrokerError:
+            coordinator.fail_commit(txn)  # not atomic: earlier messages stay written
+            return {"txn_id": txn_id, "success": False}
+    return {"txn_id": txn_id, "success": True}
+
+
+def abort_tx(ctx: Context, payload: bytes) -> dict[str, Any]:
+    req = ctx.decode(payload)
+    txn_id = req["txn_id"]
+    coordinator = ctx.broker.txns
+    if coordinator is None:
+        return {"txn_id": txn_id, "success": True}
+    return {"txn_id": txn_id, "success": coordinator.abort(txn_id)}
