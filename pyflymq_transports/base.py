@@ -90,11 +90,44 @@ class TransportOptions:
 
 
 class Transport(abc.ABC):
-    """A blocking byte stream to one server. Not thread-safe: the connection above serialises use."""
+    """A blocking byte stream to one server. Not thread-safe: the connection above serialises use.
+
+    Optional capabilities (defaults keep third-party transports written against the four abstract
+    methods working unchanged):
+
+    * ``full_duplex = True`` promises that one thread may block in :meth:`recv_timeout` while another
+      calls :meth:`send_timeout`; the connection then reads and writes without a shared lock.  Leave
+      it ``False`` and the connection serialises every call.
+    * :meth:`recv_timeout` / :meth:`send_timeout` carry their own timeout, so concurrent callers do not
+      fight over one socket-wide ``settimeout``; the defaults fall back to ``settimeout``.
+    * :meth:`peer_closed` lets the connection notice, before writing, that an idle stream was closed
+      by the server (FlyMQ closes connections idle for 5 minutes without a word).
+    """
+
+    #: ``True`` when :meth:`recv_timeout` and :meth:`send_timeout` may run concurrently.
+    full_duplex: bool = False
 
     def __init__(self, address: ServerAddress, options: TransportOptions) -> None:
         self.address = address
         self.options = options
+
+    def recv_timeout(self, max_bytes: int, timeout: float | None) -> bytes:
+        """Read up to ``max_bytes`` waiting at most ``timeout`` seconds (builtin ``TimeoutError``)."""
+        self.settimeout(timeout)
+        return self.recv(max_bytes)
+
+    def send_timeout(self, data: bytes, timeout: float | None) -> None:
+        """Write all of ``data`` within ``timeout`` seconds (builtin ``TimeoutError`` otherwise)."""
+        self.settimeout(timeout)
+        self.sendall(data)
+
+    def peer_closed(self) -> bool:
+        """Best-effort, non-blocking: ``True`` when the server already closed the stream.
+
+        Only meaningful while no response is outstanding (the server never sends unsolicited data).
+        The default cannot tell and answers ``False``.
+        """
+        return False
 
     @abc.abstractmethod
     def connect(self) -> None:

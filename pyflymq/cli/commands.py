@@ -9,4 +9,7 @@ stays fast.
 
 from __future__ import annotations
 
-SUBCOMMAND_MODULES: tuple[str, ...] = ("pyflymq.cli.plugins",)
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "pyflymq.cli.plugins",
+    "pyflymq.cli.cmd_broker",
+)
