@@ -12,4 +12,5 @@ from __future__ import annotations
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "pyflymq.cli.plugins",
     "pyflymq.cli.cmd_broker",
+    "pyflymq.cli.cmd_demo",
 )

@@ -1,0 +1,488 @@
+"""One pipelined connection to one server: a transport, a frame parser and a FIFO of pending requests.
+
+The FlyMQ server answers the requests of a connection strictly in order and has no correlation id
+(SEMANTICS_NOTES #8), so responses are matched to requests by position:
+
+* **Writes** are serialised by a lock; a request joins the FIFO and its frame is written in one
+  ``send`` under that lock, so FIFO order is wire order.
+* **Reads** use a leader/follower scheme instead of a reader thread: the first thread that waits for
+  a response becomes the *reader*; it reads frames and completes pendings in FIFO order (its own and
+  any earlier ones) until its own response has arrived, then hands the role to another waiter.  A
+  single-threaded caller therefore reads its answer itself with no thread hand-off (the latency a
+  reader thread would add), and a call never blocks on anything but its own response.
+* **Timeouts**: a response that does not come within the caller's timeout leaves the connection out
+  of step (a late answer would be taken for the next request's), so the connection is closed: the
+  caller gets :class:`~pyflymq_core.errors.TimeoutError`, every other pending request a
+  :class:`~pyflymq_core.errors.ConnectionError`, and the client above reconnects on the next call.
+* Frames are parsed without a size cap: the server may answer with more than 32 MiB (a large FETCH).
+
+:meth:`Connection.submit` is the pipelining primitive (used by the high-level producer); it returns a
+:class:`PendingResponse` to ``wait()`` on.  :meth:`Connection.request` is submit + wait.
+"""
+
+from __future__ import annotations
+
+import _thread
+import builtins
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from pyflymq_core.errors import ConnectionError, FlyMQError, ProtocolError, TimeoutError
+from pyflymq_core.protocol import (
+    FLAG_BINARY,
+    HEADER_SIZE,
+    MAX_REQUEST_PAYLOAD,
+    Frame,
+    FrameParser,
+    OpCode,
+    encode_frame,
+    encode_request_frame,
+    parse_header,
+)
+from pyflymq_transports.base import Transport
+
+__all__ = ["Connection", "NotSentError", "PendingResponse"]
+
+logger = logging.getLogger("pyflymq.connection")
+
+#: Bytes asked from the transport per read.
+RECV_SIZE = 256 * 1024
+#: A connection idle longer than this is checked for a server-side close before the next write.
+STALE_CHECK_AFTER_S = 1.0
+
+_monotonic = time.monotonic
+_allocate_lock = _thread.allocate_lock
+_LockType = _thread.LockType
+
+_PENDING = 0
+_DONE = 1
+_FAILED = 2
+
+
+def op_name(op: int) -> str:
+    """``PRODUCE`` for 0x01, ``0x99`` for unknown opcodes (log and error text)."""
+    try:
+        return OpCode(op).name
+    except ValueError:
+        return f"0x{op:02x}"
+
+
+class NotSentError(ConnectionError):
+    """The request was never written: the connection was already closed, or found dead before the
+    write.  Retrying it on a new connection is always safe, even for writes."""
+
+
+class PendingResponse:
+    """The response to one submitted request, to ``wait()`` for (from any one thread).
+
+    ``wait`` returns the raw :class:`~pyflymq_core.protocol.Frame`; the operation layer
+    (:mod:`pyflymq_core.client.calls`) turns it into a result or a typed error.
+    """
+
+    __slots__ = ("_callbacks", "_conn", "_error", "_frame", "_signal", "_state", "op")
+
+    def __init__(self, conn: Connection, op: int) -> None:
+        self.op = op
+        self._conn = conn
+        self._state = _PENDING
+        self._frame: Frame | None = None
+        self._error: FlyMQError | None = None
+        self._callbacks: list[Callable[[PendingResponse], None]] | None = None
+        #: A lock held while a non-reading waiter sleeps; released to wake it (see Connection).
+        self._signal: _LockType | None = None
+
+    @property
+    def connection(self) -> Connection:
+        """The connection the request was written to."""
+        return self._conn
+
+    def done(self) -> bool:
+        """Whether the response (or a failure) is in."""
+        return self._state != _PENDING
+
+    def wait(self, timeout: float | None = None) -> Frame:
+        """The response frame; ``TimeoutError`` after ``timeout`` s (the connection is then closed),
+        ``ConnectionError`` when the connection failed before the response came."""
+        if self._state == _PENDING:
+            self._conn._await(self, None if timeout is None else _monotonic() + timeout)
+        if self._state == _DONE:
+            return self._frame  # type: ignore[return-value]
+        assert self._error is not None
+        raise self._error
+
+    def exception(self) -> FlyMQError | None:
+        """The failure, once done (``None`` while pending or after success)."""
+        return self._error
+
+    def add_done_callback(self, fn: Callable[[PendingResponse], None]) -> None:
+        """Call ``fn(self)`` once done, on the thread that completes it (immediately if done).
+
+        Responses are read by waiting threads, so callbacks run when *some* thread waits on this
+        connection.  A callback must not block; its exceptions are logged, not propagated.
+        """
+        with self._conn._state:
+            if self._state == _PENDING:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        _run_callback(fn, self)
+
+    def __repr__(self) -> str:
+        state = ("pending", "done", "failed")[self._state]
+        return f"<PendingResponse {op_name(self.op)} {state} on {self._conn.label}>"
+
+
+def _run_callback(fn: Callable[[PendingResponse], None], pending: PendingResponse) -> None:
+    try:
+        fn(pending)
+    except Exception:
+        logger.exception("done-callback of %r raised", pending)
+
+
+class Connection:
+    """A pipelined, thread-safe request/response channel over one :class:`Transport`.
+
+    Locking (all plain locks; ``threading.Condition`` costs several µs per request in Python):
+    ``_write_lock`` orders FIFO appends with wire writes; ``_state`` guards completions, the reader
+    role, sleeping waiters and closing.  A waiter that cannot take the reader role sleeps on its own
+    signal lock and is woken when its response is in, or when the reader leaves and it should take
+    over.
+    """
+
+    def __init__(self, transport: Transport, *, label: str | None = None) -> None:
+        self.transport = transport
+        self.address = transport.address
+        self.label = label or str(transport.address)
+        self._parser = FrameParser()
+        self._pending: deque[PendingResponse] = deque()
+        self._sleepers: deque[PendingResponse] = deque()
+        self._state = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._io_lock: threading.Lock | None = None if transport.full_duplex else threading.Lock()
+        self._reading = False
+        self._closed = False
+        self.close_reason: str | None = None
+        self.last_activity = _monotonic()
+        #: Identity bound to this connection by a successful AUTH (``None`` = anonymous).
+        self.username: str | None = None
+        #: Whether the server has authentication enabled, once probed (``None`` = unknown).
+        self.auth_enabled: bool | None = None
+
+    # -- state ------------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection can no longer be used (a new one is needed)."""
+        return self._closed
+
+    @property
+    def in_flight(self) -> int:
+        """Requests written whose response has not been read yet."""
+        return len(self._pending)
+
+    def idle_for(self) -> float:
+        """Seconds since the last request was written."""
+        return _monotonic() - self.last_activity
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        op: int,
+        payload: bytes,
+        *,
+        flags: int = FLAG_BINARY,
+        compress: bool = False,
+        timeout: float | None = None,
+    ) -> PendingResponse:
+        """Write one request and return its pending response without waiting for it.
+
+        ``timeout`` bounds the write only.  Raises :class:`NotSentError` when nothing was written
+        (closed or dead connection), ``ConnectionError``/``TimeoutError`` when the write failed part
+        way (the connection is then closed and the request may or may not have been received).
+        """
+        frame = encode_request_frame(op, payload, flags=flags, compress=compress)
+        return self.submit_frame(op, frame, timeout=timeout)
+
+    def submit_frame(self, op: int, frame: bytes, timeout: float | None = None) -> PendingResponse:
+        """Like :meth:`submit` for an already encoded frame (header included)."""
+        pending = PendingResponse(self, op)
+        with self._write_lock:
+            if self._closed:
+                raise NotSentError(f"connection to {self.label} is closed ({self.close_reason or 'closed'})")
+            now = _monotonic()
+            if (
+                now - self.last_activity > STALE_CHECK_AFTER_S
+                and not self._pending
+                and self.transport.peer_closed()
+            ):
+                reason = "the server closed the idle connection"
+                self.close(reason)
+                raise NotSentError(f"connection to {self.label}: {reason}")
+            self._pending.append(pending)
+            try:
+                if self._io_lock is None:
+                    self.transport.send_timeout(frame, timeout)
+                else:
+                    with self._io_lock:
+                        self.transport.send_timeout(frame, timeout)
+            except builtins.TimeoutError as exc:
+                shown = "the timeout" if timeout is None else f"{timeout:g} s"
+                self._fail_all(
+                    ConnectionError(
+                        f"connection to {self.label} closed: a request could not be written within {shown}"
+                    ),
+                    reason="write timed out",
+                    cause=exc,
+                )
+                raise TimeoutError(
+                    f"could not write {op_name(op)} to {self.label} within {shown}; "
+                    "part of it may have been sent"
+                ) from exc
+            except (OSError, ValueError) as exc:
+                error = ConnectionError(f"connection to {self.label} failed while writing: {exc}")
+                self._fail_all(error, reason=f"write failed: {exc}", cause=exc)
+                raise error from exc
+            self.last_activity = now
+        return pending
+
+    def request(self, op: int, payload: bytes, timeout: float | None = None, compress: bool = False) -> Frame:
+        """Send one request and wait for its response frame; ``timeout`` covers both."""
+        deadline = None if timeout is None else _monotonic() + timeout
+        if compress or len(payload) > MAX_REQUEST_PAYLOAD:
+            frame = encode_request_frame(op, payload, compress=compress)  # compresses / refuses
+        else:
+            frame = encode_frame(op, FLAG_BINARY, payload)
+        pending = self.submit_frame(op, frame, timeout)
+        if pending._state == _PENDING:
+            self._await(pending, deadline)
+        if pending._state == _DONE:
+            return pending._frame  # type: ignore[return-value]
+        assert pending._error is not None
+        raise pending._error
+
+    # -- receiving --------------------------------------------------------------------------------
+
+    def _await(self, pending: PendingResponse, deadline: float | None) -> None:
+        """Wait until ``pending`` is done, reading the socket ourselves when nobody else is."""
+        state = self._state
+        while True:
+            with state:
+                if pending._state != _PENDING:
+                    return
+                if self._closed:
+                    # Appended while the connection was being closed: fail it like the others.
+                    self._drain(
+                        ConnectionError(f"connection to {self.label} is closed ({self.close_reason})")
+                    )
+                    return
+                if not self._reading:
+                    self._reading = True
+                    break
+                signal = pending._signal
+                if signal is None:
+                    signal = pending._signal = _allocate_lock()
+                    signal.acquire()
+                self._sleepers.append(pending)
+            if deadline is None:
+                signal.acquire()
+            else:
+                remaining = deadline - _monotonic()
+                if remaining <= 0 or not signal.acquire(timeout=remaining):
+                    with state:
+                        if pending._state != _PENDING:
+                            return
+                    self._expire(pending, deadline)
+                    return
+        self._read_until(pending, deadline)
+
+    def _read_until(self, pending: PendingResponse, deadline: float | None) -> None:
+        """Reader role: read frames, complete pendings in order, until ``pending`` is done."""
+        transport = self.transport
+        parser = self._parser
+        state = self._state
+        queue = self._pending
+        io_lock = self._io_lock
+        try:
+            while True:
+                if deadline is None:
+                    remaining = None
+                else:
+                    remaining = deadline - _monotonic()
+                    if remaining <= 0:
+                        raise builtins.TimeoutError("timed out")
+                if io_lock is None:
+                    data = transport.recv_timeout(RECV_SIZE, remaining)
+                else:
+                    with io_lock:
+                        data = transport.recv_timeout(RECV_SIZE, remaining)
+                if not data:
+                    raise EOFError
+                frames: Sequence[Frame] | None = None
+                if not parser.buffered and len(data) >= HEADER_SIZE:
+                    # Fast path: the read holds exactly one whole frame (the common case).
+                    op, flags, length = parse_header(data)
+                    if len(data) == HEADER_SIZE + length:
+                        frames = (Frame(op, flags, data[HEADER_SIZE:]),)
+                if frames is None:
+                    frames = parser.feed(data)
+                    if not frames:
+                        continue
+                callbacks: list[tuple[Callable[[PendingResponse], None], PendingResponse]] | None = None
+                with state:
+                    for frame in frames:
+                        if not queue:
+                            raise ProtocolError(
+                                f"{self.label} sent a response nobody asked for (opcode 0x{frame.op:02x}); "
+                                "the connection is out of step"
+                            )
+                        done = queue.popleft()
+                        done._frame = frame
+                        done._state = _DONE
+                        signal = done._signal
+                        if signal is not None and signal.locked():
+                            signal.release()
+                        if done._callbacks:
+                            if callbacks is None:
+                                callbacks = []
+                            callbacks.extend((fn, done) for fn in done._callbacks)
+                    finished = pending._state != _PENDING
+                    if finished:
+                        self._reading = False
+                        if self._sleepers:
+                            self._wake_next_reader()
+                if callbacks:
+                    for fn, done in callbacks:
+                        _run_callback(fn, done)
+                if finished:
+                    return
+        except builtins.TimeoutError:
+            self._expire(pending, deadline)
+        except EOFError:
+            self._fail_all(
+                ConnectionError(
+                    f"{self.label} closed the connection before answering "
+                    "(server restart, idle timeout or a request it could not handle)"
+                ),
+                reason="closed by the server",
+            )
+        except ProtocolError as exc:
+            self._fail_all(
+                ConnectionError(f"connection to {self.label} is out of step: {exc}"),
+                reason=f"protocol error: {exc}",
+                cause=exc,
+            )
+        except (OSError, ValueError) as exc:
+            self._fail_all(
+                ConnectionError(f"connection to {self.label} failed while reading: {exc}"),
+                reason=f"read failed: {exc}",
+                cause=exc,
+            )
+        except BaseException as exc:  # KeyboardInterrupt mid-read: the stream position is unknown
+            self._fail_all(
+                ConnectionError(f"connection to {self.label} abandoned mid-read ({type(exc).__name__})"),
+                reason="interrupted",
+                cause=exc,
+            )
+            raise
+
+    def _wake_next_reader(self) -> None:
+        """Under ``_state``: wake the first sleeping waiter still pending, to take the reader role."""
+        sleepers = self._sleepers
+        while sleepers:
+            waiter = sleepers.popleft()
+            if waiter._state == _PENDING and waiter._signal is not None:
+                if waiter._signal.locked():
+                    waiter._signal.release()
+                return
+
+    def _expire(self, pending: PendingResponse, deadline: float | None) -> None:
+        """``pending`` timed out: fail it with TimeoutError and close the (now out-of-step) connection."""
+        error = TimeoutError(
+            f"no response to {op_name(pending.op)} from {self.label} in time",
+            hint="The server is slow or unreachable. Raise request_timeout_ms if large requests are "
+            "expected; the connection was closed and the next call reconnects.",
+        )
+        with self._state:
+            if pending._state != _PENDING:
+                return
+            self._complete_failed(pending, error)
+            callbacks = pending._callbacks
+        if callbacks:
+            for fn in callbacks:
+                _run_callback(fn, pending)
+        logger.warning("%s; closing the connection", error)
+        self._fail_all(
+            ConnectionError(
+                f"connection to {self.label} closed after another request timed out; "
+                "this request may or may not have been processed"
+            ),
+            reason="a request timed out",
+        )
+
+    # -- closing ----------------------------------------------------------------------------------
+
+    def _complete_failed(self, pending: PendingResponse, error: FlyMQError) -> None:
+        """Under ``_state``: mark ``pending`` failed and wake its waiter."""
+        pending._error = error
+        pending._state = _FAILED
+        signal = pending._signal
+        if signal is not None and signal.locked():
+            signal.release()
+
+    def _drain(self, error: FlyMQError) -> list[tuple[Callable[[PendingResponse], None], PendingResponse]]:
+        """Under ``_state``: fail every pending request and wake every sleeper."""
+        callbacks: list[tuple[Callable[[PendingResponse], None], PendingResponse]] = []
+        self._reading = False
+        while self._pending:
+            failed = self._pending.popleft()
+            if failed._state != _PENDING:  # e.g. the request that timed out keeps its TimeoutError
+                continue
+            self._complete_failed(failed, error)
+            if failed._callbacks:
+                callbacks.extend((fn, failed) for fn in failed._callbacks)
+        while self._sleepers:
+            sleeper = self._sleepers.popleft()
+            signal = sleeper._signal
+            if signal is not None and signal.locked():
+                signal.release()
+        return callbacks
+
+    def _fail_all(self, error: FlyMQError, *, reason: str, cause: BaseException | None = None) -> None:
+        """Close the connection and fail every pending request with ``error``."""
+        if cause is not None and error.__cause__ is None:
+            error.__cause__ = cause
+        with self._state:
+            already = self._closed
+            self._closed = True
+            if not already:
+                self.close_reason = reason
+            callbacks = self._drain(error)
+        if not already:
+            if reason != "closed by the client":
+                logger.info("connection to %s closed: %s", self.label, reason)
+            try:
+                self.transport.close()
+            except OSError as exc:
+                logger.warning("closing the transport to %s failed: %s", self.label, exc)
+        for fn, failed in callbacks:
+            _run_callback(fn, failed)
+
+    def close(self, reason: str | None = None) -> None:
+        """Close the connection (idempotent); pending requests fail with ConnectionError."""
+        text = reason or "closed by the client"
+        self._fail_all(
+            ConnectionError(
+                f"connection to {self.label} was closed ({text}) before the response arrived; "
+                "the request may or may not have been processed"
+            ),
+            reason=text,
+        )
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"open, {len(self._pending)} in flight"
+        return f"<Connection {self.label} {state}>"

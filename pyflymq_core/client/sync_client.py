@@ -1,0 +1,906 @@
+"""``FlyMQClient`` and ``connect()``: the seed's client API over pluggable transports.
+
+A thin shell over :mod:`pyflymq_core.client.calls` (what to send, how to read the answer) and
+:class:`~pyflymq_core.client.connection.Connection` (pipelined I/O).  What this module adds is policy:
+
+* **Bootstrap with failover**: servers are tried in order (starting with the last one that worked),
+  in ``1 + max_retries`` rounds ``retry_delay_ms`` apart; the error names every server and why it
+  failed (``ConnectionError.servers_tried``).
+* **Authentication on every (re)connect** when credentials were given, and never otherwise (AUTH
+  crashes a server whose authentication is off).  Before the first AUTH on a connection the client
+  probes with LIST_GROUPS whether the server enforces authentication at all (SEMANTICS_NOTES #1); on a
+  server without authentication the credentials are not sent (logged at WARNING).
+* **Retries**: only idempotent reads are re-sent after a connection loss; a write whose answer was
+  lost fails with ``ConnectionError`` saying it may or may not have been applied.  A request that
+  was provably never written (dead idle connection) is re-sent on a fresh connection.
+* **Cluster routing**: keyed produces go to the partition leader (FNV-1a against CLUSTER_METADATA);
+  ``not leader`` / ``not partition leader`` answers are followed once, to the reported address.
+* **Keep-alive** of idle connections (the server drops them after 5 minutes).
+
+Thread-safe: any number of threads may share one client; their requests are pipelined.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pyflymq_core.client import calls
+from pyflymq_core.client.base import ClientBase, build_config
+from pyflymq_core.client.calls import Call, OutOfStepError, complete, op_name
+from pyflymq_core.client.cluster import resolve_leader_address
+from pyflymq_core.client.connection import Connection, NotSentError
+from pyflymq_core.client.keepalive import KeepAlive
+from pyflymq_core.client.transactions import Transaction
+from pyflymq_core.config import ClientConfig, ConsumerConfig, ProducerConfig
+from pyflymq_core.errors import (
+    AuthenticationError,
+    AuthorizationError,
+    ConfigurationError,
+    ConnectionError,
+    FeatureDisabledError,
+    FlyMQError,
+    InvalidArgumentError,
+    NotLeaderError,
+    TimeoutError,
+    TopicNotFoundError,
+    UnsupportedOperationError,
+)
+from pyflymq_core.models import (
+    AclInfo,
+    AclList,
+    AuditExport,
+    AuditQueryResult,
+    AuthResult,
+    ClusterMetadata,
+    ConsumedMessage,
+    ConsumerLag,
+    DLQMessage,
+    FetchResult,
+    GroupInfo,
+    RecordMetadata,
+    RoleInfo,
+    SchemaInfo,
+    SchemaRegistration,
+    TopicMetadata,
+    UserInfo,
+    ValidationResult,
+    WhoAmI,
+)
+from pyflymq_core.protocol import OpCode
+from pyflymq_transports.base import ServerAddress, Transport, TransportOptions
+
+if TYPE_CHECKING:
+    from pyflymq_core.consumer.consumer import HighLevelConsumer
+    from pyflymq_core.producer import Producer
+
+__all__ = ["FlyMQClient", "TransportFactory", "connect"]
+
+logger = logging.getLogger("pyflymq.client")
+
+T = TypeVar("T")
+
+#: ``factory(address, options) -> Transport``: what the plugin registry returns per URL scheme.
+TransportFactory = Callable[[ServerAddress, TransportOptions], Transport]
+
+#: Opcodes that read the server's user/ACL store: they crash a server whose authentication is off.
+_AUTH_STORE_OPS = frozenset(int(op) for op in range(OpCode.USER_CREATE, OpCode.ROLE_LIST + 1))
+_PRODUCE = int(OpCode.PRODUCE)
+_client_ids = itertools.count(1)
+
+
+class FlyMQClient(ClientBase):
+    """A thread-safe FlyMQ client.
+
+    ``FlyMQClient("localhost:9092")``, ``FlyMQClient("a:9092,b:9092")``, ``FlyMQClient(["a:9092"])``,
+    ``FlyMQClient(config=ClientConfig(...))``, plus any :class:`ClientConfig` option as a keyword
+    (``request_timeout_ms=5000``, ``tls_enabled=True``, ...) and ``username``/``password``.
+    ``transport_factory`` replaces the plugin lookup (a test seam).  Connects on construction.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str | Iterable[str] | ClientConfig | None = None,
+        *,
+        config: ClientConfig | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        transport_factory: TransportFactory | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(build_config(bootstrap_servers, config, username, password, options))
+        cfg = self._config
+        self._id = next(_client_ids)
+        self._transport_factory = transport_factory
+        self._request_timeout = cfg.request_timeout
+        self._max_retries = cfg.max_retries
+        self._lock = threading.RLock()
+        self._closed = False
+        self._closing = threading.Event()
+        self._primary: Connection | None = None
+        self._pool: dict[ServerAddress, Connection] = {}
+        self._last_good = 0
+        self._credentials: tuple[str, str] | None = None
+        if cfg.username is not None and cfg.password is not None:
+            self._credentials = (cfg.username, cfg.password.get_secret_value())
+        self._auth_disabled_warned = False
+        self._reconnects = 0
+        self._requests = 0
+        self._errors = 0
+        from pyflymq_core.plugins import get_lifecycle
+
+        self._lifecycle = get_lifecycle()
+        self._primary = self._connect_bootstrap()
+        self._keepalive: KeepAlive | None = None
+        if cfg.keepalive_interval_ms > 0:
+            self._keepalive = KeepAlive(
+                self, cfg.keepalive_interval_ms / 1000.0, name=f"pyflymq-keepalive-{self._id}"
+            )
+            self._keepalive.start()
+
+    # ================================================================== lifecycle
+
+    def close(self) -> None:
+        """Close every connection (idempotent).  In-flight requests fail with ConnectionError."""
+        if self._closed:
+            return
+        self._closed = True
+        self._closing.set()
+        if self._keepalive is not None:
+            self._keepalive.stop()
+        with self._lock:
+            connections = [c for c in (self._primary, *self._pool.values()) if c is not None]
+            self._primary = None
+            self._pool.clear()
+        for conn in connections:
+            conn.close()
+        if self._lifecycle.active:
+            self._lifecycle.client_closed(self)
+        logger.debug("client %s closed", self._id)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def __enter__(self) -> FlyMQClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        conn = self._primary
+        where = conn.label if conn is not None and not conn.closed else "not connected"
+        state = "closed" if self._closed else where
+        return f"<FlyMQClient #{self._id} {state}>"
+
+    # ================================================================== connections
+
+    @property
+    def connected_server(self) -> str | None:
+        """``host:port`` of the current bootstrap connection (``None`` when not connected)."""
+        conn = self._primary
+        return None if conn is None or conn.closed else str(conn.address)
+
+    def _new_transport(self, address: ServerAddress) -> Transport:
+        factory = self._transport_factory
+        if factory is None:
+            from pyflymq_core.plugins import get_registry
+
+            factory = get_registry().transports.get(address.scheme)
+        return factory(address, self._transport_options)
+
+    def _open(self, address: ServerAddress) -> Connection:
+        """Connect to one server and authenticate (when credentials were given)."""
+        transport = self._new_transport(address)
+        try:
+            transport.connect()
+        except FlyMQError:
+            transport.close()
+            raise
+        except OSError as exc:
+            transport.close()
+            raise ConnectionError(f"cannot connect to {address}: {exc}") from exc
+        conn = Connection(transport)
+        try:
+            if self._credentials is not None:
+                self._login(conn, *self._credentials)
+        except BaseException:
+            conn.close("authentication failed")
+            raise
+        logger.info("connected to %s%s", conn.label, f" as {conn.username!r}" if conn.username else "")
+        if self._lifecycle.active:
+            self._lifecycle.client_connected(self, str(address))
+        return conn
+
+    def _connect_bootstrap(self) -> Connection:
+        """Connect to the first bootstrap server that answers, in rounds with backoff."""
+        servers = self._servers
+        order = servers[self._last_good :] + servers[: self._last_good]
+        rounds = 1 + self._max_retries
+        reasons: dict[str, str] = {}
+        for round_index in range(rounds):
+            for address in order:
+                if self._closed:
+                    raise ConnectionError("the client was closed while connecting")
+                try:
+                    conn = self._open(address)
+                except (AuthenticationError, AuthorizationError, ConfigurationError):
+                    raise
+                except (ConnectionError, TimeoutError) as exc:
+                    reasons[str(address)] = str(exc)
+                    logger.warning("cannot use %s: %s", address, exc)
+                    continue
+                except FlyMQError as exc:
+                    reasons[str(address)] = f"{type(exc).__name__}: {exc}"
+                    logger.warning("cannot use %s: %s", address, exc)
+                    continue
+                self._last_good = servers.index(address)
+                return conn
+            if round_index + 1 < rounds:
+                delay = self._config.retry_delay
+                logger.info(
+                    "no FlyMQ server reachable (round %d of %d); retrying in %.3g s",
+                    round_index + 1,
+                    rounds,
+                    delay,
+                )
+                if self._closing.wait(delay):
+                    raise ConnectionError("the client was closed while connecting")
+        tried = [(str(a), reasons.get(str(a), "not tried")) for a in servers]
+        detail = "; ".join(f"{addr}: {why}" for addr, why in tried)
+        raise ConnectionError(
+            f"could not connect to any FlyMQ server ({rounds} round{'s' if rounds != 1 else ''}): {detail}",
+            servers_tried=tried,
+        )
+
+    def _connections(self) -> list[Connection]:
+        """Snapshot of every connection (bootstrap + pooled), taken under the lock."""
+        with self._lock:
+            return [c for c in (self._primary, *self._pool.values()) if c is not None]
+
+    def _primary_connection(self) -> Connection:
+        """The live bootstrap connection, reconnecting (with failover) when it was lost."""
+        conn = self._primary
+        if conn is not None and not conn.closed:
+            return conn
+        with self._lock:
+            if self._closed:
+                raise ConnectionError("the client is closed", hint="Create a new client.")
+            conn = self._primary
+            if conn is not None and not conn.closed:
+                return conn
+            if conn is not None:
+                logger.warning("connection to %s lost (%s); reconnecting", conn.label, conn.close_reason)
+            self._reconnects += 1
+            conn = self._primary = self._connect_bootstrap()
+            return conn
+
+    def _connection_to(self, address: ServerAddress) -> Connection:
+        """A pooled connection to a specific server (a partition or metadata leader)."""
+        primary = self._primary_connection()
+        if address == primary.address:
+            return primary
+        conn = self._pool.get(address)
+        if conn is not None and not conn.closed:
+            return conn
+        with self._lock:
+            if self._closed:
+                raise ConnectionError("the client is closed", hint="Create a new client.")
+            conn = self._pool.get(address)
+            if conn is None or conn.closed:
+                conn = self._pool[address] = self._open(address)
+            return conn
+
+    # ================================================================== authentication helpers
+
+    def _probe_auth(self, conn: Connection) -> bool:
+        """Whether the server behind ``conn`` enforces authentication (LIST_GROUPS probe)."""
+        if conn.username is not None:
+            return True
+        if conn.auth_enabled is None:
+            call = calls.auth_probe()
+            try:
+                complete(call, conn.request(call.op, call.payload, timeout=self._request_timeout))
+            except (AuthenticationError, AuthorizationError):
+                conn.auth_enabled = True
+            else:
+                conn.auth_enabled = False
+        return conn.auth_enabled
+
+    def _login(self, conn: Connection, username: str, password: str) -> AuthResult:
+        """AUTH on ``conn`` — only after the probe said the server enforces authentication."""
+        if not self._probe_auth(conn):
+            if not self._auth_disabled_warned:
+                self._auth_disabled_warned = True
+                logger.warning(
+                    "%s has authentication disabled: credentials are not sent (AUTH would crash it)",
+                    conn.label,
+                )
+            return AuthResult(success=False, username="", roles=[])
+        call = calls.authenticate(username, password)
+        result = complete(call, conn.request(call.op, call.payload, timeout=self._request_timeout))
+        conn.username = result.username
+        return result
+
+    def _require_auth_server(self, conn: Connection, call: Call[Any]) -> None:
+        if not self._probe_auth(conn):
+            raise FeatureDisabledError(
+                f"{op_name(call.op)} needs authentication to be enabled on the server, and {conn.label} "
+                "has it disabled (FlyMQ 1.26 crashes on user, ACL and role requests in that mode)",
+                hint="Enable auth in the server configuration to manage users, ACLs and roles.",
+            )
+
+    # ================================================================== request execution
+
+    def _route(self, call: Call[Any]) -> Connection:
+        if call.op == _PRODUCE and call.key and not self._metadata.standalone:
+            return self._route_keyed(call)
+        return self._primary_connection()
+
+    def _route_keyed(self, call: Call[Any]) -> Connection:
+        """The partition leader's connection for a keyed produce (the bootstrap one in doubt)."""
+        primary = self._primary_connection()
+        topic = call.topic
+        assert topic is not None and call.key is not None
+        entry = self._metadata.get(topic)
+        if entry is None:
+            try:
+                metadata = self._execute(calls.cluster_metadata(topic), primary)
+            except TopicNotFoundError:
+                entry = self._metadata.put_unknown(topic)
+            except FlyMQError as exc:
+                logger.info("no cluster metadata for %r (%s); sending to %s", topic, exc, primary.label)
+                return primary
+            else:
+                self._metadata.put_metadata(metadata)
+                if metadata.standalone:
+                    return primary
+                entry = self._metadata.get(topic) or self._metadata.put_unknown(topic)
+        if entry.cluster_id == "standalone":
+            return primary
+        leader = entry.leader_for_key(call.key)
+        if leader is None:
+            return primary
+        address = resolve_leader_address(leader, primary.address)
+        if address == primary.address:
+            return primary
+        try:
+            return self._connection_to(address)
+        except (ConnectionError, TimeoutError) as exc:
+            logger.warning("partition leader %s unreachable (%s); sending to %s", address, exc, primary.label)
+            return primary
+
+    def _execute(self, call: Call[T], conn: Connection | None = None) -> T:
+        """Send ``call`` and return its result, applying the retry and redirect policy.
+
+        The common case (live bootstrap connection, no routing, no observers, no error) takes the
+        short path below; anything else goes through :meth:`_execute_policy`.
+        """
+        if self._closed:
+            raise ConnectionError("the client is closed", hint="Create a new client.")
+        if conn is None:
+            conn = self._primary
+            if (
+                conn is None
+                or conn._closed
+                or (call.key and call.op == _PRODUCE and not self._metadata.standalone)
+            ):
+                return self._execute_policy(call, None, None)
+        if self._lifecycle.active or call.op in _AUTH_STORE_OPS:
+            return self._execute_policy(call, conn, None)
+        self._requests += 1
+        try:
+            return complete(call, conn.request(call.op, call.payload, self._request_timeout, call.compress))
+        except FlyMQError as exc:
+            return self._execute_policy(call, conn, exc)
+
+    def _execute_policy(self, call: Call[T], conn: Connection | None, failure: FlyMQError | None) -> T:
+        """The full policy loop; ``failure`` is the error of a first attempt made by :meth:`_execute`."""
+        lifecycle = self._lifecycle
+        timeout = self._request_timeout
+        attempts = 0
+        redirected = False
+        while True:
+            started = 0.0
+            frame = None
+            if failure is None:
+                # Connecting and probing are outside the try: their errors are not request failures.
+                if conn is None or conn.closed:
+                    conn = self._route(call)
+                if call.op in _AUTH_STORE_OPS:
+                    self._require_auth_server(conn, call)
+            assert conn is not None
+            try:
+                if failure is not None:
+                    # The fast path's error, handled exactly like one raised here.
+                    error, failure = failure, None
+                    raise error
+                started = time.monotonic() if lifecycle.active else 0.0
+                if started:
+                    lifecycle.before_request(self, call.op, len(call.payload))
+                self._requests += 1
+                frame = conn.request(call.op, call.payload, timeout, call.compress)
+                result = complete(call, frame)
+            except NotSentError as exc:
+                # Provably never written (the connection was already dead): safe to send again.
+                self._after(started, call, frame, exc)
+                attempts += 1
+                if attempts > self._max_retries + 1:
+                    raise
+                logger.info("%s not sent (%s); reconnecting", call.describe(), exc)
+                conn = None
+                continue
+            except OutOfStepError as exc:
+                self._after(started, call, frame, exc)
+                conn.close(str(exc))
+                raise
+            except NotLeaderError as exc:
+                self._after(started, call, frame, exc)
+                if redirected or not exc.leader_addr:
+                    raise
+                redirected = True
+                if call.topic is not None:
+                    self._metadata.invalidate(call.topic)
+                target = resolve_leader_address(exc.leader_addr, conn.address)
+                logger.info(
+                    "%s: %s is not the leader; retrying once on %s", call.describe(), conn.label, target
+                )
+                conn = self._connection_to(target)
+                continue
+            except TimeoutError as exc:
+                self._after(started, call, frame, exc)
+                if call.write:
+                    raise TimeoutError(
+                        f"{call.describe()}: {exc}; the request was sent, so it may or may not have been "
+                        "applied (it is not retried automatically)",
+                        hint=exc.hint,
+                    ) from exc
+                raise
+            except ConnectionError as exc:
+                self._after(started, call, frame, exc)
+                if call.idempotent and attempts < self._max_retries:
+                    attempts += 1
+                    logger.warning(
+                        "%s failed (%s); retrying (%d/%d)", call.describe(), exc, attempts, self._max_retries
+                    )
+                    conn = None
+                    continue
+                if call.write:
+                    raise ConnectionError(
+                        f"{call.describe()} failed: {exc}. The request was sent, so it may or may not have "
+                        "been applied; it was not retried automatically",
+                        hint="Check whether the write happened (e.g. fetch the topic) before retrying it.",
+                    ) from exc
+                raise
+            except FlyMQError as exc:
+                self._after(started, call, frame, exc)
+                raise
+            if started:
+                self._after(started, call, frame, None)
+            return result
+
+    def _after(self, started: float, call: Call[Any], frame: Any, error: BaseException | None) -> None:
+        if error is not None:
+            self._errors += 1
+        if started:
+            self._lifecycle.after_response(
+                self, call.op, None if frame is None else frame[0], time.monotonic() - started, error
+            )
+
+    def _keepalive_tick(self, idle_after: float) -> None:
+        """Called by the keep-alive timer: a LIST_TOPICS on every connection idle for ``idle_after`` s."""
+        if self._closed:
+            return
+        for conn in self._connections():
+            if conn.closed or conn.in_flight or conn.idle_for() < idle_after:
+                continue
+            call = calls.list_topics()
+            try:
+                complete(call, conn.request(call.op, call.payload, timeout=self._request_timeout))
+                logger.debug("keep-alive sent on %s", conn.label)
+            except FlyMQError as exc:
+                logger.info("keep-alive on %s failed (%s); the next call reconnects", conn.label, exc)
+
+    # ================================================================== high-level producer / consumer
+
+    def producer(self, config: ProducerConfig | None = None, **options: Any) -> Producer:
+        """A batching, retrying :class:`~pyflymq_core.producer.Producer` on this client (use it as a
+        context manager, or ``flush()``/``close()`` it): ``client.producer(linger_ms=10)``."""
+        from pyflymq_core.producer import Producer
+
+        return Producer(self, config, **options)
+
+    def consumer(
+        self,
+        topics: str | Iterable[str] | None = None,
+        group_id: str | None = None,
+        *,
+        config: ConsumerConfig | None = None,
+        **options: Any,
+    ) -> HighLevelConsumer:
+        """A polling consumer of ``topics`` for ``group_id``: ``client.consumer("my-topic", "my-group")``
+        or ``client.consumer(topics=[...], group_id=..., auto_commit=True)``."""
+        from pyflymq_core.consumer.consumer import HighLevelConsumer
+
+        names = topics if topics is None or isinstance(topics, str) else list(topics)
+        return HighLevelConsumer(self, names, group_id, config=config, **options)
+
+    # ================================================================== produce / consume
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | str,
+        key: bytes | str | None = None,
+        *,
+        partition: int | None = None,
+    ) -> RecordMetadata:
+        """Write one record; returns where it went (``RecordMetadata``).
+
+        ``value``/``key`` may be ``str`` (UTF-8) or bytes.  Records with the same key go to the same
+        partition.  The server chooses the partition itself (FNV-1a of the key, else round-robin), so
+        ``partition=`` is refused rather than silently ignored.
+        """
+        if partition is not None:
+            raise InvalidArgumentError(
+                "produce(partition=...) cannot be honoured: the FlyMQ server ignores the partition field "
+                "and picks the partition itself",
+                hint="Use a key: records with the same key always go to the same partition.",
+            )
+        return self._execute(
+            calls.produce(topic, value, key, encode_value=self._value_encoder, compress=self._compress)
+        )
+
+    def consume(self, topic: str, offset: int = 0, partition: int = 0) -> ConsumedMessage:
+        """Read the record at ``offset`` (``OffsetOutOfRangeError`` at or past the end)."""
+        return self._execute(calls.consume(topic, offset, partition, decode_value=self._value_decoder))
+
+    def consume_zero_copy(self, topic: str, offset: int = 0, partition: int = 0) -> ConsumedMessage:
+        """CONSUME_ZERO_COPY; values >= 64 KiB are unwrapped from the server's record framing."""
+        return self._execute(
+            calls.consume(topic, offset, partition, zero_copy=True, decode_value=self._value_decoder)
+        )
+
+    def fetch(
+        self,
+        topic: str,
+        partition: int = 0,
+        offset: int = 0,
+        max_messages: int = 10,
+        filter: str | None = None,
+    ) -> FetchResult:
+        """Read up to ``max_messages`` records from ``offset``; continue from ``result.next_offset``.
+
+        ``filter``: ``$.a.b`` (JSON path exists), else a case-insensitive substring, else a regular
+        expression, matched on key or value by the server.
+        """
+        return self._execute(
+            calls.fetch(topic, partition, offset, max_messages, filter, decode_value=self._value_decoder)
+        )
+
+    def fetch_binary(
+        self,
+        topic: str,
+        partition: int = 0,
+        offset: int = 0,
+        max_messages: int = 10,
+        filter: str | None = None,
+    ) -> FetchResult:
+        """FETCH_BINARY: identical to :meth:`fetch` on this server version."""
+        return self._execute(
+            calls.fetch(
+                topic, partition, offset, max_messages, filter, binary=True, decode_value=self._value_decoder
+            )
+        )
+
+    # ================================================================== topics and metadata
+
+    def create_topic(self, topic: str, partitions: int = 1) -> None:
+        """Create a topic (no error if it exists; its partition count then stays unchanged)."""
+        self._execute(calls.create_topic(topic, partitions))
+        self._metadata.invalidate(topic)
+
+    def delete_topic(self, topic: str) -> None:
+        """Delete a topic and its data (no error if missing; group offsets stay)."""
+        self._execute(calls.delete_topic(topic))
+        self._metadata.invalidate(topic)
+
+    def list_topics(self) -> list[str]:
+        """Topic names, sorted (names starting with ``__`` are hidden by the server)."""
+        return self._execute(calls.list_topics())
+
+    def cluster_metadata(self, topic: str | None = None) -> ClusterMetadata:
+        """CLUSTER_METADATA for one topic or all (``TopicNotFoundError`` for an unknown topic)."""
+        metadata = self._execute(calls.cluster_metadata(topic))
+        self._metadata.put_metadata(metadata)
+        return metadata
+
+    def get_topic_metadata(self, topic: str) -> TopicMetadata:
+        """Partitions and leaders of ``topic``."""
+        metadata = self.cluster_metadata(topic)
+        found = metadata.topic(topic)
+        if found is None:
+            raise TopicNotFoundError(f"topic not found: {topic}", topic=topic)
+        return found
+
+    get_metadata = get_topic_metadata
+
+    # ================================================================== consumer groups
+
+    def subscribe(self, topic: str, group_id: str, partition: int = 0, mode: str = "commit") -> int:
+        """Start offset for ``mode``: ``earliest``, ``latest`` or ``commit`` (the group's committed
+        offset, else the earliest).  Note: ``latest`` answers 1 on an empty partition (server quirk)."""
+        return self._execute(calls.subscribe(topic, group_id, partition, mode))
+
+    def commit_offset(self, topic: str, group_id: str, partition: int, offset: int) -> None:
+        """Store ``offset`` — the *next* offset to read (FETCH's ``next_offset``) — for the group."""
+        self._execute(calls.commit_offset(topic, group_id, partition, offset))
+
+    def get_committed_offset(self, topic: str, group_id: str, partition: int = 0) -> int:
+        """The group's committed offset (0 when this partition was never committed)."""
+        return self._execute(calls.get_committed_offset(topic, group_id, partition))
+
+    def reset_offset(
+        self, topic: str, group_id: str, partition: int = 0, mode: str = "earliest", offset: int | None = None
+    ) -> None:
+        """Move the group's offset to ``earliest``, ``latest`` or ``offset`` (with ``offset=N``)."""
+        self._execute(calls.reset_offset(topic, group_id, partition, mode, offset))
+
+    def list_groups(self) -> list[GroupInfo]:
+        """Every (topic, group) with its members and offsets (admin when auth is on)."""
+        return self._execute(calls.list_groups())
+
+    def describe_group(self, topic: str, group_id: str) -> GroupInfo:
+        """One group of one topic (groups are keyed by topic + group id)."""
+        return self._execute(calls.describe_group(topic, group_id))
+
+    def delete_group(self, topic: str, group_id: str) -> None:
+        """Delete the group's offsets for ``topic``."""
+        self._execute(calls.delete_group(topic, group_id))
+
+    def get_lag(self, topic: str, group_id: str, partition: int = 0) -> ConsumerLag:
+        """Committed vs latest offset of one partition."""
+        return self._execute(calls.get_lag(topic, group_id, partition))
+
+    def seek_to_timestamp(self, topic: str, group_id: str, partition: int, timestamp_ms: int) -> int:
+        """Not possible with FlyMQ 1.26: no per-message timestamp is stored (0x66 is not implemented)."""
+        raise UnsupportedOperationError(
+            "seek_to_timestamp is not supported: the FlyMQ server stores no timestamps with messages "
+            "and does not implement SEEK_TO_TIMESTAMP (opcode 0x66)",
+            hint="Track the offsets you need yourself (e.g. commit them per time bucket) and use "
+            "reset_offset(..., mode='offset', offset=N).",
+            opcode=int(OpCode.SEEK_TO_TIMESTAMP),
+        )
+
+    # ================================================================== schemas
+
+    def register_schema(self, name: str, schema_type: str, schema: Any) -> SchemaRegistration:
+        """Register a new version of schema ``name`` (``json``, ``avro`` or ``protobuf``)."""
+        return self._execute(calls.register_schema(name, schema_type, schema))
+
+    def get_schema(self, name: str, version: int = 0) -> SchemaInfo:
+        """A schema version (0 = latest)."""
+        return self._execute(calls.get_schema(name, version))
+
+    def list_schemas(self, name_filter: str = "") -> list[SchemaInfo]:
+        """Every schema version (optionally only those of ``name_filter``)."""
+        return self._execute(calls.list_schemas(name_filter))
+
+    def validate_schema(self, name: str, message: bytes | str) -> ValidationResult:
+        """Validate ``message`` against the latest version of ``name`` on the server."""
+        return self._execute(calls.validate_schema(name, message))
+
+    def delete_schema(self, name: str, version: int) -> None:
+        """Delete one version (>= 1) of schema ``name``."""
+        self._execute(calls.delete_schema(name, version))
+
+    def produce_with_schema(self, topic: str, data: bytes | str, schema_name: str) -> RecordMetadata:
+        """Produce a keyless record validated by the server against ``schema_name`` (when the
+        server's schema validation is on).  The reply always says partition 0 (server quirk)."""
+        return self._execute(
+            calls.produce_with_schema(
+                topic, data, schema_name, encode_value=self._value_encoder, compress=self._compress
+            )
+        )
+
+    # ================================================================== DLQ, delayed, TTL
+
+    def fetch_dlq(self, topic: str, max_messages: int = 10) -> list[DLQMessage]:
+        """Dead-letter records of ``topic`` (always from the start; empty when the DLQ is off)."""
+        return self._execute(calls.fetch_dlq(topic, max_messages))
+
+    def replay_dlq(self, topic: str, message_id: str) -> None:
+        """Re-produce a dead-letter record to its original topic (the record stays in the DLQ)."""
+        self._execute(calls.replay_dlq(topic, message_id))
+
+    def purge_dlq(self, topic: str) -> None:
+        """Delete every dead-letter record of ``topic``."""
+        self._execute(calls.purge_dlq(topic))
+
+    def produce_delayed(self, topic: str, value: bytes | str, delay_ms: int) -> RecordMetadata:
+        """Deliver ``value`` after ``delay_ms`` (held in server memory; written at once when the
+        server's delayed feature is off).  Delayed messages cannot be cancelled (0x31 unimplemented)."""
+        return self._execute(
+            calls.produce_delayed(
+                topic, value, delay_ms, encode_value=self._value_encoder, compress=self._compress
+            )
+        )
+
+    def produce_with_ttl(self, topic: str, value: bytes | str, ttl_ms: int) -> RecordMetadata:
+        """Produce with a TTL.  FlyMQ 1.26 never expires messages: the TTL is recorded, not enforced."""
+        return self._execute(
+            calls.produce_with_ttl(
+                topic, value, ttl_ms, encode_value=self._value_encoder, compress=self._compress
+            )
+        )
+
+    # ================================================================== transactions
+
+    def begin_transaction(self) -> Transaction:
+        """A client-side transaction: produces are buffered and sent at ``commit()``."""
+        if self._closed:
+            raise ConnectionError("the client is closed", hint="Create a new client.")
+        return Transaction(self)
+
+    def transaction(self) -> Transaction:
+        """``with client.transaction() as txn:`` — commits on success, rolls back on exception."""
+        return self.begin_transaction()
+
+    # ================================================================== authentication and users
+
+    def authenticate(self, username: str, password: str) -> AuthResult:
+        """Authenticate the connection (and every future reconnect) as ``username``.
+
+        Raises ``AuthenticationError`` on bad credentials (the previous identity, if any, is kept
+        by the server), and ``FeatureDisabledError`` on a server without authentication.
+        """
+        conn = self._primary_connection()
+        if not self._probe_auth(conn):
+            raise FeatureDisabledError(
+                f"{conn.label} has authentication disabled; there is nothing to authenticate against",
+                hint="Enable auth in the server configuration, or connect without credentials.",
+            )
+        result = self._execute(calls.authenticate(username, password), conn)
+        conn.username = result.username
+        with self._lock:
+            self._credentials = (username, password)
+            pooled = list(self._pool.values())
+        for other in pooled:  # keep every connection on the same identity
+            if not other.closed:
+                self._execute(calls.authenticate(username, password), other)
+                other.username = result.username
+        return result
+
+    def whoami(self) -> WhoAmI:
+        """The identity of the bootstrap connection."""
+        return self._execute(calls.whoami())
+
+    def create_user(self, username: str, password: str, roles: Iterable[str] | None = None) -> UserInfo:
+        """Create a user with ``roles`` (admin, producer, consumer, guest, ...)."""
+        return self._execute(calls.create_user(username, password, roles))
+
+    def get_user(self, username: str) -> UserInfo:
+        """A user, with the permissions its roles grant."""
+        return self._execute(calls.get_user(username))
+
+    def list_users(self) -> list[UserInfo]:
+        """Every user."""
+        return self._execute(calls.list_users())
+
+    def update_user(
+        self, username: str, *, roles: Iterable[str] | None = None, enabled: bool | None = None
+    ) -> None:
+        """Change roles and/or the enabled flag.  The server overwrites both on every update, so
+        whatever is not given is read from the server first and sent back unchanged."""
+        if roles is None or enabled is None:
+            current = self.get_user(username)
+            roles = current.roles if roles is None else roles
+            enabled = current.enabled if enabled is None else enabled
+        self._execute(calls.update_user(username, roles, enabled))
+
+    def delete_user(self, username: str) -> None:
+        """Delete a user (not your own account)."""
+        self._execute(calls.delete_user(username))
+
+    def change_password(self, username: str, new_password: str, old_password: str = "") -> None:
+        """Change a password: your own with ``old_password``, anyone's as admin."""
+        self._execute(calls.change_password(username, new_password, old_password))
+
+    def set_acl(
+        self,
+        topic: str,
+        *,
+        public: bool = False,
+        allowed_users: Iterable[str] = (),
+        allowed_roles: Iterable[str] = (),
+    ) -> None:
+        """Replace the ACL of ``topic``."""
+        self._execute(
+            calls.set_acl(topic, public=public, allowed_users=allowed_users, allowed_roles=allowed_roles)
+        )
+
+    def get_acl(self, topic: str) -> AclInfo:
+        """The ACL of ``topic`` (``exists=False`` when the server default applies)."""
+        return self._execute(calls.get_acl(topic))
+
+    def delete_acl(self, topic: str) -> None:
+        """Remove the ACL of ``topic``."""
+        self._execute(calls.delete_acl(topic))
+
+    def list_acls(self) -> AclList:
+        """Every ACL plus the server's ``default_public`` setting."""
+        return self._execute(calls.list_acls())
+
+    def list_roles(self) -> list[RoleInfo]:
+        """The roles and their permissions."""
+        return self._execute(calls.list_roles())
+
+    def audit_query(
+        self,
+        *,
+        start_time: int = 0,
+        end_time: int = 0,
+        event_types: Iterable[str] = (),
+        user: str = "",
+        resource: str = "",
+        result: str = "",
+        search: str = "",
+        limit: int = 100,
+        offset: int = 0,
+    ) -> AuditQueryResult:
+        """Audit events, newest first.  ``start_time``/``end_time`` are Unix **seconds** (0 = open)."""
+        query = calls.audit_fields(
+            start_time, end_time, event_types, user, resource, result, search, limit, offset
+        )
+        return self._execute(calls.audit_query(query))
+
+    def audit_export(
+        self,
+        export_format: str = "json",
+        *,
+        start_time: int = 0,
+        end_time: int = 0,
+        event_types: Iterable[str] = (),
+        user: str = "",
+        resource: str = "",
+        result: str = "",
+        search: str = "",
+    ) -> AuditExport:
+        """Export audit events as ``json`` or ``csv`` (the server caps an export at 100 events)."""
+        query = calls.audit_fields(start_time, end_time, event_types, user, resource, result, search, 0, 0)
+        return self._execute(calls.audit_export(query, export_format))
+
+    # ================================================================== introspection
+
+    def metrics(self) -> dict[str, Any]:
+        """Client-side counters: requests, errors, reconnects, open connections, in-flight requests."""
+        connections = [c for c in self._connections() if not c.closed]
+        return {
+            "requests": self._requests,
+            "errors": self._errors,
+            "reconnects": self._reconnects,
+            "connections": len(connections),
+            "in_flight": sum(c.in_flight for c in connections),
+            "connected_server": self.connected_server,
+        }
+
+    def connection(self) -> Connection:
+        """The live bootstrap :class:`Connection`, for pipelining with ``submit()`` (advanced)."""
+        return self._primary_connection()
+
+
+def connect(servers: str | Iterable[str] = "localhost:9092", **options: Any) -> FlyMQClient:
+    """Connect to FlyMQ: ``client = connect("localhost:9092")`` (any :class:`FlyMQClient` option)."""
+    return FlyMQClient(servers, **options)

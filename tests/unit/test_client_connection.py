@@ -1,0 +1,352 @@
+"""Connection: FIFO matching, pipelining from many threads, timeouts, closes, dead idle connections.
+
+The server side is scripted in the test over one end of a socketpair, so response order and timing
+are exact; the client side is the real TcpTransport wrapped around the other end.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pyflymq_core.client import connection as connection_module
+from pyflymq_core.client.calls import complete
+from pyflymq_core.client.calls import produce as produce_call
+from pyflymq_core.client.connection import Connection, NotSentError, PendingResponse
+from pyflymq_core.errors import ConnectionError, TimeoutError
+from pyflymq_core.models import RecordMetadata
+from pyflymq_core.protocol import (
+    Frame,
+    FrameParser,
+    OpCode,
+    decode_request,
+    encode_frame,
+    encode_response,
+)
+from pyflymq_transports.base import ServerAddress, TransportOptions
+from pyflymq_transports.tcp import TcpTransport
+
+
+class ScriptedServer:
+    """The far end of a socketpair: read request frames, answer when and how the test says."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.parser = FrameParser()
+        self.frames: list[Frame] = []
+
+    def read(self, count: int, timeout: float = 5.0) -> list[Frame]:
+        """Read until ``count`` more request frames arrived."""
+        self.sock.settimeout(timeout)
+        got: list[Frame] = []
+        while len(got) < count:
+            data = self.sock.recv(65536)
+            if not data:
+                raise EOFError("client closed")
+            got.extend(self.parser.feed(data))
+        self.frames.extend(got)
+        return got
+
+    def answer(self, request: Frame, fields: dict[str, Any]) -> None:
+        self.sock.sendall(encode_frame(*encode_response(request.op, fields)))
+
+    def echo_produce(self, request: Frame) -> None:
+        """Answer a PRODUCE with metadata derived from the request (topic + value size)."""
+        fields = decode_request(request.op, request.payload)
+        self.answer(
+            request,
+            {
+                "topic": fields["topic"],
+                "partition": 0,
+                "offset": len(fields["value"]),
+                "timestamp": 0,
+                "key_size": -1,
+                "value_size": len(fields["value"]),
+            },
+        )
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[Connection, ScriptedServer]]:
+    client_sock, server_sock = socket.socketpair()
+    transport = TcpTransport.from_socket(client_sock, ServerAddress("scripted", 1))
+    conn = Connection(transport)
+    server = ScriptedServer(server_sock)
+    yield conn, server
+    conn.close()
+    server_sock.close()
+
+
+def _produce(conn: Connection, topic: str, value: bytes, timeout: float | None = 5.0) -> RecordMetadata:
+    call = produce_call(topic, value)
+    return complete(call, conn.request(call.op, call.payload, timeout=timeout))
+
+
+def _submit_produce(conn: Connection, topic: str, value: bytes) -> PendingResponse:
+    call = produce_call(topic, value)
+    return conn.submit(call.op, call.payload)
+
+
+def test_request_round_trip(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    result: list[RecordMetadata] = []
+    thread = threading.Thread(target=lambda: result.append(_produce(conn, "t", b"abc")))
+    thread.start()
+    (request,) = server.read(1)
+    assert request.op == OpCode.PRODUCE and request.flags == 0x01
+    server.echo_produce(request)
+    thread.join(5)
+    assert result[0].topic == "t" and result[0].value_size == 3
+    assert conn.in_flight == 0
+
+
+def test_responses_are_matched_by_order_whatever_order_they_are_waited_for(
+    pair: tuple[Connection, ScriptedServer],
+) -> None:
+    conn, server = pair
+    pendings = [_submit_produce(conn, f"topic-{i}", b"x" * i) for i in range(5)]
+    requests = server.read(5)
+    for request in requests:
+        server.echo_produce(request)
+    for index in reversed(range(5)):
+        frame = pendings[index].wait(5)
+        fields = decode_request(OpCode.PRODUCE, requests[index].payload)
+        assert fields["topic"] == f"topic-{index}"
+        assert frame.op == OpCode.PRODUCE
+    assert all(p.done() for p in pendings)
+
+
+def test_responses_split_across_reads_and_batched_in_one_read(
+    pair: tuple[Connection, ScriptedServer],
+) -> None:
+    conn, server = pair
+    pendings = [_submit_produce(conn, "t", b"v" * i) for i in range(1, 4)]
+    requests = server.read(3)
+    raw = b"".join(
+        encode_frame(
+            *encode_response(
+                OpCode.PRODUCE,
+                {"topic": "t", "partition": 0, "offset": i, "timestamp": 0, "key_size": -1, "value_size": i},
+            )
+        )
+        for i in range(1, 4)
+    )
+    server.sock.sendall(raw[:5])  # a partial header first
+    time.sleep(0.05)
+    server.sock.sendall(raw[5:])
+    assert [complete(produce_call("t", b"v"), p.wait(5)).offset for p in pendings] == [1, 2, 3]
+    assert len(requests) == 3
+
+
+def test_many_threads_each_get_their_own_response(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    threads, per_thread = 8, 50
+    errors: list[BaseException] = []
+    results: dict[int, list[str]] = {}
+
+    def serve() -> None:
+        answered = 0
+        while answered < threads * per_thread:
+            for request in server.read(1, timeout=20):
+                server.echo_produce(request)
+                answered += 1
+
+    def worker(index: int) -> None:
+        try:
+            results[index] = [_produce(conn, f"thread-{index}", b"x").topic for _ in range(per_thread)]
+        except BaseException as exc:
+            errors.append(exc)
+
+    # Responses are read by whichever thread holds the reader role and handed to their owners.
+    server_thread = threading.Thread(target=serve)
+    server_thread.start()
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(30)
+    server_thread.join(30)
+    assert not errors
+    assert all(results[i] == [f"thread-{i}"] * per_thread for i in range(threads))
+
+
+def test_a_waiter_is_woken_by_another_threads_read(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    first = _submit_produce(conn, "first", b"1")
+    second = _submit_produce(conn, "second", b"22")
+    requests = server.read(2)
+    woke: list[float] = []
+
+    def wait_first() -> None:
+        first.wait(5)
+        woke.append(time.monotonic())
+
+    reader = threading.Thread(target=lambda: second.wait(5))
+    reader.start()  # takes the reader role, waiting for the second response
+    time.sleep(0.05)
+    sleeper = threading.Thread(target=wait_first)
+    sleeper.start()
+    time.sleep(0.05)
+    server.echo_produce(requests[0])
+    sleeper.join(5)
+    assert woke, "the first waiter was not woken when its response was read by the reader thread"
+    assert not second.done()
+    server.echo_produce(requests[1])
+    reader.join(5)
+    assert second.done()
+
+
+def test_timeout_closes_the_connection_and_fails_the_others(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, _server = pair
+    earlier = _submit_produce(conn, "t", b"a")
+    call = produce_call("t", b"b")
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        conn.request(call.op, call.payload, timeout=0.2)
+    assert 0.15 < time.monotonic() - started < 2
+    assert conn.closed
+    with pytest.raises(ConnectionError, match="may or may not"):
+        earlier.wait(1)
+    with pytest.raises(NotSentError):
+        conn.submit(call.op, call.payload)
+
+
+def test_pending_wait_timeout_also_closes(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, _server = pair
+    pending = _submit_produce(conn, "t", b"a")
+    with pytest.raises(TimeoutError):
+        pending.wait(0.1)
+    assert conn.closed and pending.done()
+    assert isinstance(pending.exception(), TimeoutError)
+
+
+def test_server_close_fails_pending_requests(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    pending = _submit_produce(conn, "t", b"a")
+    server.read(1)
+    server.sock.shutdown(socket.SHUT_RDWR)
+    with pytest.raises(ConnectionError, match="closed the connection"):
+        pending.wait(5)
+    assert conn.closed and conn.close_reason == "closed by the server"
+
+
+def test_unsolicited_response_puts_the_connection_out_of_step(
+    pair: tuple[Connection, ScriptedServer],
+) -> None:
+    conn, server = pair
+    pending = _submit_produce(conn, "t", b"a")
+    (request,) = server.read(1)
+    server.echo_produce(request)
+    server.echo_produce(request)  # one answer too many
+    pending.wait(5)
+    time.sleep(0.05)
+    with pytest.raises(ConnectionError, match=r"out of step|nobody asked"):
+        _submit_produce(conn, "t", b"b").wait(5)
+
+
+def test_bad_magic_from_the_server_is_a_connection_error(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    pending = _submit_produce(conn, "t", b"a")
+    server.read(1)
+    server.sock.sendall(b"\x00" * 16)
+    with pytest.raises(ConnectionError):
+        pending.wait(5)
+    assert conn.closed
+
+
+def test_done_callbacks_run_once_on_completion_and_failure(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    seen: list[tuple[str, bool]] = []
+    ok = _submit_produce(conn, "ok", b"a")
+    ok.add_done_callback(lambda p: seen.append(("ok", p.exception() is None)))
+    (request,) = server.read(1)
+    server.echo_produce(request)
+    ok.wait(5)
+    ok.add_done_callback(lambda p: seen.append(("late", True)))  # already done: runs now
+    failing = _submit_produce(conn, "bad", b"b")
+    failing.add_done_callback(lambda p: seen.append(("bad", p.exception() is None)))
+    conn.close()
+    assert seen == [("ok", True), ("late", True), ("bad", False)]
+
+
+def test_close_is_idempotent_and_refuses_new_requests(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, _server = pair
+    conn.close()
+    conn.close("again")
+    assert conn.closed and conn.close_reason == "closed by the client"
+    with pytest.raises(NotSentError):
+        _submit_produce(conn, "t", b"a")
+
+
+def test_dead_idle_connection_is_detected_before_writing(
+    pair: tuple[Connection, ScriptedServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn, server = pair
+    monkeypatch.setattr(connection_module, "STALE_CHECK_AFTER_S", 0.0)
+    server.sock.shutdown(socket.SHUT_RDWR)  # the server dropped the idle connection
+    time.sleep(0.05)
+    with pytest.raises(NotSentError, match="idle"):
+        _submit_produce(conn, "t", b"a")
+    assert conn.closed
+
+
+def test_each_frame_is_written_in_one_send(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    sends: list[int] = []
+    real = conn.transport.send_timeout
+
+    def counting(data: bytes, timeout: float | None) -> None:
+        sends.append(len(data))
+        real(data, timeout)
+
+    conn.transport.send_timeout = counting  # type: ignore[method-assign]
+    pending = _submit_produce(conn, "t", b"x" * 100)
+    (request,) = server.read(1)
+    assert sends == [8 + len(request.payload)]
+    server.echo_produce(request)
+    pending.wait(5)
+
+
+def test_tcp_transport_sets_nodelay_and_large_buffers() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    transport = TcpTransport(ServerAddress("127.0.0.1", port), TransportOptions())
+    try:
+        transport.connect()
+        sock = transport.socket
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= 4 * 1024 * 1024
+    finally:
+        transport.close()
+        listener.close()
+
+
+def test_tcp_transport_reports_refused_connections_clearly() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()
+    transport = TcpTransport(ServerAddress("127.0.0.1", port), TransportOptions())
+    with pytest.raises(ConnectionError, match=f"127.0.0.1:{port}"):
+        transport.connect()
+
+
+def test_tcp_recv_timeout_honours_short_deadlines() -> None:
+    a, b = socket.socketpair()
+    transport = TcpTransport.from_socket(a, ServerAddress("pair", 1))
+    try:
+        started = time.monotonic()
+        with pytest.raises(OSError):  # builtin TimeoutError
+            transport.recv_timeout(1024, 0.1)
+        assert 0.08 < time.monotonic() - started < 1.0
+        b.sendall(b"hello")
+        assert transport.recv_timeout(1024, 5.0) == b"hello"
+        b.sendall(b"again")
+        assert transport.recv_timeout(1024, None) == b"again"
+    finally:
+        transport.close()
+        b.close()
