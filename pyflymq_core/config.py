@@ -54,7 +54,7 @@ def _config_error(model: str, exc: ValidationError) -> ConfigurationError:
     )
 
 
-_SECRET_FIELDS = frozenset({"password", "encryption_key"})
+_SECRET_FIELDS = frozenset({"password", "encryption_key", "encryption_old_keys"})
 
 
 class _Config(BaseModel):
@@ -147,6 +147,9 @@ class ClientConfig(_Config):
 
     encryption_enabled: bool = False
     encryption_key: SecretStr | None = None
+    encryption_old_keys: tuple[SecretStr, ...] = Field(
+        default=(), description="earlier keys still accepted for decryption (key rotation)"
+    )
 
     @field_validator("bootstrap_servers", mode="before")
     @classmethod
@@ -181,9 +184,12 @@ class ClientConfig(_Config):
         if self.encryption_enabled:
             if self.encryption_key is None:
                 raise ValueError("encryption_enabled=True needs encryption_key (64 hex characters)")
-            key = self.encryption_key.get_secret_value()
-            if len(key) != 64 or any(c not in "0123456789abcdefABCDEF" for c in key):
-                raise ValueError("encryption_key must be 64 hexadecimal characters (a 32-byte AES-256 key)")
+            for secret in (self.encryption_key, *self.encryption_old_keys):
+                key = secret.get_secret_value()
+                if len(key) != 64 or any(c not in "0123456789abcdefABCDEF" for c in key):
+                    raise ValueError(
+                        "encryption keys must be 64 hexadecimal characters (a 32-byte AES-256 key)"
+                    )
         for server in self.bootstrap_servers:
             scheme = server.partition("://")[0].lower() if "://" in server else None
             if self.tls_enabled and scheme == "flymq":

@@ -16,6 +16,7 @@ from typing import Any
 
 from pyflymq_core.client.calls import ValueDecoder, ValueEncoder
 from pyflymq_core.client.cluster import MetadataCache
+from pyflymq_core.client.schema_guard import SchemaGuard
 from pyflymq_core.config import ClientConfig
 from pyflymq_core.errors import ConfigurationError
 from pyflymq_transports.base import ServerAddress, TransportOptions, parse_address
@@ -74,6 +75,7 @@ class ClientBase:
             tls_server_hostname=config.tls_server_hostname,
         )
         self._metadata = MetadataCache(config.metadata_max_age_ms / 1000.0)
+        self._schemas = SchemaGuard()
         self._compress = config.compression == "gzip"
         #: ``None`` while the value seam is the identity (skips a call per message on hot paths).
         self._value_encoder: ValueEncoder | None = None

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pyflymq_core import validation as v
 from pyflymq_core.client import calls
 from pyflymq_core.client.base import ClientBase, build_config
 from pyflymq_core.client.calls import Call, OutOfStepError, complete, op_name
@@ -47,6 +48,7 @@ from pyflymq_core.errors import (
     FlyMQError,
     InvalidArgumentError,
     NotLeaderError,
+    SchemaNotFoundError,
     TimeoutError,
     TopicNotFoundError,
     UnsupportedOperationError,
@@ -688,7 +690,9 @@ class FlyMQClient(ClientBase):
 
     def register_schema(self, name: str, schema_type: str, schema: Any) -> SchemaRegistration:
         """Register a new version of schema ``name`` (``json``, ``avro`` or ``protobuf``)."""
-        return self._execute(calls.register_schema(name, schema_type, schema))
+        registration = self._execute(calls.register_schema(name, schema_type, schema))
+        self._schemas.forget(name)
+        return registration
 
     def get_schema(self, name: str, version: int = 0) -> SchemaInfo:
         """A schema version (0 = latest)."""
@@ -705,15 +709,52 @@ class FlyMQClient(ClientBase):
     def delete_schema(self, name: str, version: int) -> None:
         """Delete one version (>= 1) of schema ``name``."""
         self._execute(calls.delete_schema(name, version))
+        self._schemas.forget(name)
 
-    def produce_with_schema(self, topic: str, data: bytes | str, schema_name: str) -> RecordMetadata:
-        """Produce a keyless record validated by the server against ``schema_name`` (when the
-        server's schema validation is on).  The reply always says partition 0 (server quirk)."""
+    def produce_with_schema(
+        self, topic: str, data: bytes | str, schema_name: str, *, validate: bool = True
+    ) -> RecordMetadata:
+        """Produce a keyless record that must match the latest version of ``schema_name``.
+
+        The record is validated locally first (jsonschema / fastavro / protobuf wire format) and
+        ``SchemaValidationError`` lists the violations before anything is sent; the server validates
+        again when its schema feature is on. ``validate=False`` leaves validation to the server.
+        The reply always says partition 0 (server quirk).
+        """
+        if validate:
+            raw = v.to_bytes(data, "data")
+            info = self._schemas.cached(schema_name)
+            if info is None:
+                try:
+                    info = self.get_schema(schema_name)
+                except SchemaNotFoundError as exc:
+                    raise self._schemas.not_registered(schema_name, exc) from None
+                self._schemas.remember(info)
+            self._schemas.check(info, raw)
+            data = raw
         return self._execute(
             calls.produce_with_schema(
                 topic, data, schema_name, encode_value=self._value_encoder, compress=self._compress
             )
         )
+
+    def produce_object(
+        self, topic: str, obj: Any, key: bytes | str | None = None, *, serializer: Any = "json"
+    ) -> RecordMetadata:
+        """Serialise ``obj`` with a codec (a name such as ``"json"``/``"avro"``, a codec object, or
+        a pydantic model class) and produce it."""
+        from pyflymq_serde import resolve_codec
+
+        return self.produce(topic, resolve_codec(serializer).serialize(obj), key=key)
+
+    def consume_object(
+        self, topic: str, offset: int = 0, partition: int = 0, *, deserializer: Any = "json"
+    ) -> Any:
+        """Consume one record and deserialise its value with a codec (see :meth:`produce_object`)."""
+        from pyflymq_serde import resolve_codec
+
+        message = self.consume(topic, offset, partition)
+        return resolve_codec(deserializer).deserialize(message.value)
 
     # ================================================================== DLQ, delayed, TTL
 
