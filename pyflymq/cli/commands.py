@@ -13,4 +13,11 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "pyflymq.cli.plugins",
     "pyflymq.cli.cmd_broker",
     "pyflymq.cli.cmd_demo",
+    "pyflymq.cli.cmd_topics",
+    "pyflymq.cli.cmd_produce",
+    "pyflymq.cli.cmd_consume",
+    "pyflymq.cli.cmd_groups",
+    "pyflymq.cli.cmd_schemas",
+    "pyflymq.cli.cmd_dlq",
+    "pyflymq.cli.cmd_bench",
 )

@@ -532,19 +532,22 @@ class AsyncFlyMQClient(ClientBase):
         ``await producer.close()``)."""
         from pyflymq_core.aio.producer import AsyncProducer
 
-        return AsyncProducer(self, config=config, **options)
+        return AsyncProducer(self, config, **options)
 
     def consumer(
         self,
-        topics: str | Iterable[str],
+        topics: str | Iterable[str] | None = None,
         group_id: str | None = None,
+        *,
         config: ConsumerConfig | None = None,
         **options: Any,
     ) -> AsyncConsumer:
-        """An :class:`~pyflymq_core.aio.consumer.AsyncConsumer` of ``topics`` for ``group_id``."""
+        """An :class:`~pyflymq_core.aio.consumer.AsyncConsumer` of ``topics`` for ``group_id``:
+        ``client.consumer("my-topic", "my-group")`` or ``client.consumer(topics=[...], group_id=...)``."""
         from pyflymq_core.aio.consumer import AsyncConsumer
 
-        return AsyncConsumer(self, topics, group_id, config=config, **options)
+        names = topics if topics is None or isinstance(topics, str) else list(topics)
+        return AsyncConsumer(self, names, group_id, config=config, **options)
 
     # ================================================================== produce / consume
 
@@ -712,6 +715,24 @@ class AsyncFlyMQClient(ClientBase):
                 topic, data, schema_name, encode_value=self._value_encoder, compress=self._compress
             )
         )
+
+    async def produce_object(
+        self, topic: str, obj: Any, key: bytes | str | None = None, *, serializer: Any = "json"
+    ) -> RecordMetadata:
+        """Serialise ``obj`` with a codec (``"json"``/``"avro"``/..., a codec object, or a pydantic
+        model class) and produce it (see :meth:`FlyMQClient.produce_object`)."""
+        from pyflymq_serde import resolve_codec
+
+        return await self.produce(topic, resolve_codec(serializer).serialize(obj), key=key)
+
+    async def consume_object(
+        self, topic: str, offset: int = 0, partition: int = 0, *, deserializer: Any = "json"
+    ) -> Any:
+        """Consume one record and deserialise its value with a codec (see :meth:`produce_object`)."""
+        from pyflymq_serde import resolve_codec
+
+        message = await self.consume(topic, offset, partition)
+        return resolve_codec(deserializer).deserialize(message.value)
 
     # ================================================================== DLQ, delayed, TTL
 

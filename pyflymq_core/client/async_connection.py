@@ -9,8 +9,10 @@ responses are matched to requests by position:
   step (``write_nowait``, or under a write lock for transports without it), so FIFO order is wire
   order whatever the tasks interleave.  Flow control (``drain``) happens afterwards, outside that
   step.
-* **Reading**: one reader task per connection reads frames and completes the FIFO's entries in order.
-  Any number of tasks may await their responses at the same time (pipelining).
+* **Reading**: frames are parsed and the FIFO's entries completed in order, right in the event loop's
+  ``data_received`` when the transport offers ``set_receiver`` (the built-in ones do), else by one
+  reader task per connection looping over ``transport.read()``.  Any number of tasks may await their
+  responses at the same time (pipelining).
 * **Cancellation**: an awaiting caller that is cancelled (``task.cancel()``, ``asyncio.timeout``,
   ``wait_for``) leaves its entry in the FIFO; the reader still reads that response and drops it, so
   the connection stays in step and usable.
@@ -19,8 +21,8 @@ responses are matched to requests by position:
   :class:`~pyflymq_core.errors.TimeoutError`, the connection is closed, every other pending request
   fails with :class:`~pyflymq_core.errors.ConnectionError`, and the client reconnects on the next
   call.  One timer per connection watches the deadlines (not one per request).
-* A server close is seen by the reader at once (EOF), so a dead idle connection is replaced on the
-  next call without a failed request.
+* A server close is seen at once (EOF), so a dead idle connection is replaced on the next call
+  without a failed request.
 
 FIFO entries are *sinks*: anything with ``done()``, ``set_result(frame)`` and ``set_exception(exc)``
 — an :class:`asyncio.Future`, or a lighter object of the high-level producer that turns the frame into
@@ -96,6 +98,7 @@ class AsyncConnection:
         self._write_lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._direct = False  # the transport calls _received itself (no reader task)
         self._closer: asyncio.Task[None] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._closed = False
@@ -109,10 +112,17 @@ class AsyncConnection:
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def open(self) -> AsyncConnection:
-        """Connect the transport and start the reader task (on the running loop)."""
+        """Connect the transport and start reading (on the running loop): received data is handed
+        to :meth:`_received` directly by transports that can (``set_receiver``), else by a reader
+        task looping over ``transport.read()``."""
         self._loop = asyncio.get_running_loop()
         await self.transport.connect()
-        self._reader = self._loop.create_task(self._read_loop(), name=f"pyflymq-reader-{self.label}")
+        set_receiver = getattr(self.transport, "set_receiver", None)
+        if set_receiver is not None:
+            self._direct = True
+            set_receiver(self._received, self._stream_ended)
+        else:
+            self._reader = self._loop.create_task(self._read_loop(), name=f"pyflymq-reader-{self.label}")
         self.last_activity = _monotonic()
         return self
 
@@ -141,7 +151,7 @@ class AsyncConnection:
         """Raise :class:`NotSentError` when a request cannot be written (nothing was sent)."""
         if self._closed:
             raise NotSentError(f"connection to {self.label} is closed ({self.close_reason or 'closed'})")
-        if self._reader is None:
+        if self._reader is None and not self._direct:
             raise NotSentError(f"connection to {self.label} is not open")
         if (
             not self._pending
@@ -290,36 +300,58 @@ class AsyncConnection:
 
     # -- receiving --------------------------------------------------------------------------------
 
-    async def _read_loop(self) -> None:
-        """The reader task: read, parse, complete sinks in FIFO order; fail everything on any error."""
-        transport = self.transport
+    def _dispatch(self, data: bytes) -> None:
+        """Parse ``data`` and complete the FIFO's sinks in order (raises on a protocol violation)."""
         parser = self._parser
+        frames: Any = None
+        if not parser.buffered and len(data) >= HEADER_SIZE:
+            op, flags, length = parse_header(data)
+            if len(data) == HEADER_SIZE + length:  # the common case: exactly one frame
+                frames = (Frame(op, flags, data[HEADER_SIZE:]),)
+        if frames is None:
+            frames = parser.feed(data)
         queue = self._pending
         popleft = queue.popleft
+        for frame in frames:
+            if not queue:
+                raise ProtocolError(
+                    f"{self.label} sent a response nobody asked for (opcode 0x{frame.op:02x}); "
+                    "the connection is out of step"
+                )
+            sink = popleft()[0]
+            if not sink.done():  # a cancelled caller's response is read and dropped
+                try:
+                    sink.set_result(frame)
+                except Exception:
+                    logger.exception("completing a response on %s failed", self.label)
+
+    def _received(self, data: bytes) -> None:
+        """Direct delivery (``set_receiver``): called by the event loop with each chunk."""
+        if self._closed:
+            return
+        try:
+            self._dispatch(data)
+        except Exception as exc:
+            self._read_failed(exc)
+
+    def _stream_ended(self, error: BaseException | None) -> None:
+        """Direct delivery: the server closed the stream, or the connection was lost."""
+        if self._closed:
+            return
+        if error is None:
+            self._read_failed(EOFError())
+        else:
+            self._read_failed(error)
+
+    async def _read_loop(self) -> None:
+        """The reader task (transports without ``set_receiver``): read and dispatch until failure."""
+        transport = self.transport
         try:
             while True:
                 data = await transport.read(RECV_SIZE)
                 if not data:
                     raise EOFError
-                frames: Any = None
-                if not parser.buffered and len(data) >= HEADER_SIZE:
-                    op, flags, length = parse_header(data)
-                    if len(data) == HEADER_SIZE + length:  # the common case: exactly one frame
-                        frames = (Frame(op, flags, data[HEADER_SIZE:]),)
-                if frames is None:
-                    frames = parser.feed(data)
-                for frame in frames:
-                    if not queue:
-                        raise ProtocolError(
-                            f"{self.label} sent a response nobody asked for (opcode 0x{frame.op:02x}); "
-                            "the connection is out of step"
-                        )
-                    sink = popleft()[0]
-                    if not sink.done():  # a cancelled caller's response is read and dropped
-                        try:
-                            sink.set_result(frame)
-                        except Exception:
-                            logger.exception("completing a response on %s failed", self.label)
+                self._dispatch(data)
         except asyncio.CancelledError:
             if not self._closed:
                 self._fail_all(
@@ -327,7 +359,12 @@ class AsyncConnection:
                     reason="reader cancelled",
                 )
             raise
-        except EOFError:
+        except Exception as exc:
+            self._read_failed(exc)
+
+    def _read_failed(self, exc: BaseException) -> None:
+        """Close after a read-side failure, failing every pending request with the reason."""
+        if isinstance(exc, EOFError):
             self._fail_all(
                 ConnectionError(
                     f"{self.label} closed the connection before answering "
@@ -335,20 +372,20 @@ class AsyncConnection:
                 ),
                 reason="closed by the server",
             )
-        except ProtocolError as exc:
+        elif isinstance(exc, ProtocolError):
             self._fail_all(
                 ConnectionError(f"connection to {self.label} is out of step: {exc}"),
                 reason=f"protocol error: {exc}",
                 cause=exc,
             )
-        except (OSError, FlyMQError, ValueError, RuntimeError) as exc:
+        elif isinstance(exc, (OSError, FlyMQError, ValueError, RuntimeError)):
             self._fail_all(
                 ConnectionError(f"connection to {self.label} failed while reading: {exc}"),
                 reason=f"read failed: {exc}",
                 cause=exc,
             )
-        except Exception as exc:  # a bug: never leave callers waiting on a dead reader
-            logger.exception("the reader of %s failed", self.label)
+        else:  # a bug: never leave callers waiting on a dead reader
+            logger.error("reading from %s failed", self.label, exc_info=exc)
             self._fail_all(
                 ConnectionError(f"connection to {self.label} failed: {type(exc).__name__}: {exc}"),
                 reason=f"reader failed: {exc!r}",

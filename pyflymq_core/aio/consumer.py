@@ -1,0 +1,859 @@
+"""``AsyncConsumer``: the asyncio high-level consumer (``consumer = client.consumer(topics, group)``).
+
+The semantics of the sync :class:`pyflymq_core.consumer.HighLevelConsumer` (see its module and
+docs/consumer.md), with the same building blocks — :func:`~pyflymq_core.consumer.assignment.assign_partitions`
+(client-side assignment: all partitions, explicit ``partitions``, or static membership
+``member_index``/``member_count``), the empty-group SUBSCRIBE of :mod:`pyflymq_core.consumer.offsets`,
+the same configuration handling, idle back-off constants and error types — on one event loop:
+
+* ``async for message in consumer`` and ``await consumer.poll(timeout_ms, max_records)``; returning a
+  record advances its partition's *position* (the next offset to read), which is what a commit
+  stores.  ``seek``/``seek_to_beginning``/``seek_to_end``/``position``/``pause``/``resume``/
+  ``assignment``/``commit``/``commit_async``/``committed``/``end_offsets`` as in the sync consumer
+  (coroutines where they may need the server).
+* **Start offsets**: the group's committed offset (SUBSCRIBE ``commit``), else ``auto_offset_reset``
+  with the server's off-by-ones worked around (a 0 answer is checked against DESCRIBE_GROUP; the end
+  offset is corrected for an empty partition).
+* **Fetching**: one FETCH per partition in flight ahead of the application (prefetch, on the
+  partition leader's connection in a cluster), at most about one response buffered per partition;
+  an idle partition is fetched again after a pause growing from 2 to 50 ms; a lost connection means
+  a 100 ms pause and a retry, not an error.  Partitions are served in turn (fairness).
+* **Auto-commit** (``enable_auto_commit``, on by default): in the background from ``poll``/iteration
+  every ``auto_commit_interval_ms``, and on ``close()`` — at-least-once.
+
+One task uses a consumer at a time; ``close()`` ends an ``async for`` waiting in another task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from pyflymq_core import validation as v
+from pyflymq_core.client import calls
+from pyflymq_core.client.cluster import resolve_leader_address
+from pyflymq_core.config import ConsumerConfig
+from pyflymq_core.consumer.assignment import TopicPartition, assign_partitions
+from pyflymq_core.consumer.committer import CommitCallback
+from pyflymq_core.consumer.consumer import (
+    METADATA_RETRY_S,
+    ConsumerClosedError,
+    PartitionSpec,
+    build_consumer_config,
+)
+from pyflymq_core.consumer.fetcher import (
+    ERROR_BACKOFF_S,
+    IDLE_BACKOFF_MAX_S,
+    IDLE_BACKOFF_MIN_S,
+    WARN_EVERY_S,
+)
+from pyflymq_core.consumer.offsets import subscribe_call
+from pyflymq_core.errors import (
+    AuthenticationError,
+    AuthorizationError,
+    ConnectionError,
+    FlyMQError,
+    GroupNotFoundError,
+    InvalidArgumentError,
+    TimeoutError,
+    TopicNotFoundError,
+)
+from pyflymq_core.models import ConsumedMessage, FetchResult
+
+if TYPE_CHECKING:
+    from pyflymq_core.client.async_client import AsyncFlyMQClient
+    from pyflymq_core.client.async_connection import AsyncConnection
+
+__all__ = ["AsyncConsumer", "ConsumerClosedError", "TopicPartition"]
+
+logger = logging.getLogger("pyflymq.consumer")
+
+_monotonic = time.monotonic
+_consumer_ids = itertools.count(1)
+_EMPTY: list[ConsumedMessage] = []
+
+Partitions = PartitionSpec | Iterable[PartitionSpec] | None
+
+
+class _Partition:
+    """One assigned partition: positions, the FETCH in flight and the records not yet returned."""
+
+    __slots__ = (
+        "epoch",
+        "fetch_offset",
+        "idle_backoff",
+        "idle_until",
+        "index",
+        "leader",
+        "partition",
+        "paused",
+        "position",
+        "records",
+        "task",
+        "task_epoch",
+        "topic",
+        "tp",
+    )
+
+    def __init__(self, tp: TopicPartition, offset: int, leader: str | None) -> None:
+        self.tp = tp
+        self.topic = tp.topic
+        self.partition = tp.partition
+        self.position = offset  # the next offset to return (what a commit stores)
+        self.fetch_offset = offset  # the next offset to ask the server for
+        self.task: asyncio.Task[FetchResult] | None = None
+        self.epoch = 0
+        self.task_epoch = 0
+        self.records: list[ConsumedMessage] = _EMPTY
+        self.index = 0
+        self.paused = False
+        self.idle_until = 0.0
+        self.idle_backoff = IDLE_BACKOFF_MIN_S
+        self.leader = leader
+
+    def reset(self, offset: int) -> None:
+        """Seek: drop buffered records, ignore the FETCH in flight, continue from ``offset``."""
+        self.position = offset
+        self.fetch_offset = offset
+        self.records = _EMPTY
+        self.index = 0
+        self.epoch += 1
+        self.idle_until = 0.0
+        self.idle_backoff = IDLE_BACKOFF_MIN_S
+
+    def push_back(self, records: list[ConsumedMessage], epoch: int) -> None:
+        """Return records taken but never handed out (an iteration stopped early)."""
+        if not records or self.epoch != epoch:
+            return
+        rest = self.records[self.index :]
+        self.records = records + rest if rest else records
+        self.index = 0
+
+
+class AsyncConsumer:
+    """The asyncio high-level consumer: ``client.consumer("orders", "billing")`` or
+    ``client.consumer(topics=[...], group_id=..., auto_commit=True)``, plus any
+    :class:`ConsumerConfig` option as a keyword.  ``async with`` it, or ``await close()``."""
+
+    _default_auto_commit = True
+
+    def __init__(
+        self,
+        client: AsyncFlyMQClient,
+        topics: str | Sequence[str] | None = None,
+        group_id: str | None = None,
+        *,
+        config: ConsumerConfig | None = None,
+        auto_commit: bool | None = None,
+        **options: Any,
+    ) -> None:
+        if topics is None:
+            raise InvalidArgumentError("a consumer needs topics: consumer('topic', 'group') or topics=[...]")
+        names = [topics] if isinstance(topics, str) else list(topics)
+        if not names:
+            raise InvalidArgumentError("a consumer needs at least one topic")
+        self._topics = [v.check_topic(name) for name in dict.fromkeys(names)]
+        self._config = cfg = build_consumer_config(
+            config, group_id, auto_commit, options, default_auto_commit=self._default_auto_commit
+        )
+        self._client = client
+        self._group_id = cfg.group_id
+        self._id = next(_consumer_ids)
+        self._fetch_size = cfg.fetch_max_messages
+        self._states: dict[TopicPartition, _Partition] = {}
+        self._order: list[_Partition] = []
+        self._rr = 0
+        self._committed: dict[TopicPartition, int] = {}
+        self._auto_commit = cfg.enable_auto_commit and self._group_id is not None
+        self._commit_interval = cfg.auto_commit_interval_ms / 1000.0
+        self._next_auto_commit = 0.0
+        self._commits: set[asyncio.Task[dict[TopicPartition, int]]] = set()
+        self._pending_topics: list[str] = []
+        self._next_discovery = 0.0
+        self._missing_logged: set[str] = set()
+        self._last_warning = -WARN_EVERY_S
+        self._started = False
+        self._start_lock: asyncio.Lock | None = None
+        self._closed = False
+        self._wakeup: asyncio.Future[None] | None = None
+        #: ``async for`` state: records taken from one partition and not yet yielded.
+        self._chunk: list[ConsumedMessage] = _EMPTY
+        self._chunk_index = 0
+        self._chunk_state: _Partition | None = None
+        self._chunk_epoch = 0
+        self._chunks: list[tuple[_Partition, list[ConsumedMessage]]] = []
+
+    # ================================================================== properties and lifecycle
+
+    @property
+    def config(self) -> ConsumerConfig:
+        return self._config
+
+    @property
+    def group_id(self) -> str | None:
+        return self._group_id
+
+    @property
+    def topics(self) -> list[str]:
+        """The subscribed topics."""
+        return list(self._topics)
+
+    subscription = topics
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def start(self) -> AsyncConsumer:
+        """Look the topics up, assign partitions and resolve start offsets (otherwise done by the
+        first call that needs them).  Idempotent."""
+        if self._started:
+            return self
+        if self._closed:
+            raise ConsumerClosedError("the consumer is closed")
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if not self._started:
+                for topic in self._topics:
+                    await self._discover(topic)
+                self._next_discovery = _monotonic() + METADATA_RETRY_S
+                self._next_auto_commit = _monotonic() + self._commit_interval
+                self._started = True
+        return self
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Stop consuming (idempotent; ends an ``async for`` in another task).  With auto-commit,
+        commits the positions first; waits up to ``timeout`` s for commits still running."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake()
+        error: FlyMQError | None = None
+        try:
+            if self._auto_commit and self._started:
+                await self._commit_now(self._offsets_to_commit(None, changed_only=True))
+        except FlyMQError as exc:
+            logger.warning("consumer %d: final commit failed: %s", self._id, exc)
+            error = exc
+        finally:
+            if self._commits:
+                _, running = await asyncio.wait(list(self._commits), timeout=timeout)
+                for task in running:
+                    task.cancel()
+                if running:
+                    logger.warning("consumer %d: commits still running after close()", self._id)
+            fetches = [s.task for s in self._order if s.task is not None]
+            for state in self._order:
+                state.task = None
+            for fetch in fetches:
+                fetch.cancel()  # the connection reads and drops their answers
+            if fetches:
+                await asyncio.wait(fetches)
+        if error is not None:
+            raise error
+
+    async def __aenter__(self) -> AsyncConsumer:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            await self.close()
+            return
+        try:
+            await self.close()
+        except FlyMQError as close_error:
+            logger.error("closing the consumer after %s failed: %s", exc_type.__name__, close_error)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._states)} partitions"
+        return f"<AsyncConsumer #{self._id} {self._topics} group={self._group_id!r} {state}>"
+
+    # ================================================================== assignment and start offsets
+
+    async def _discover(self, topic: str) -> bool:
+        """Look ``topic`` up and start reading its assigned partitions; ``False`` if it is missing."""
+        client = self._client
+        try:
+            metadata = await client.cluster_metadata(topic)
+        except TopicNotFoundError:
+            metadata = None
+        entry = None if metadata is None else metadata.topic(topic)
+        if metadata is None or entry is None or not entry.partitions:
+            if topic not in self._pending_topics:
+                self._pending_topics.append(topic)
+            if topic not in self._missing_logged:
+                self._missing_logged.add(topic)
+                logger.info(
+                    "topic %r does not exist (yet); looking again every %g s", topic, METADATA_RETRY_S
+                )
+            return False
+        cfg = self._config
+        numbers = assign_partitions(
+            topic,
+            entry.partition_count,
+            partitions=cfg.partitions,
+            member_index=cfg.member_index,
+            member_count=cfg.member_count,
+        )
+        tps = [TopicPartition(topic, p) for p in numbers]
+        offsets, committed = await self._start_offsets(tps)
+        by_number = {p.partition: p for p in entry.partitions}
+        for tp in tps:
+            leader = None
+            if not metadata.standalone:
+                info = by_number.get(tp.partition)
+                leader = info.leader_addr if info is not None and info.leader_addr else None
+            state = _Partition(tp, offsets[tp], leader)
+            self._states[tp] = state
+            self._order.append(state)
+        for tp in committed:
+            self._committed[tp] = offsets[tp]
+        if topic in self._pending_topics:
+            self._pending_topics.remove(topic)
+        logger.info(
+            "consumer %d: %s partitions %s of %r from offsets %s",
+            self._id,
+            f"group {self._group_id!r}" if self._group_id else "no group",
+            numbers,
+            topic,
+            [offsets[tp] for tp in tps],
+        )
+        return True
+
+    async def _discover_pending(self, now: float) -> None:
+        self._next_discovery = now + METADATA_RETRY_S
+        for topic in list(self._pending_topics):
+            await self._discover(topic)
+
+    async def _end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """The offset the next record of each partition will get (0 for an empty partition)."""
+        client = self._client
+
+        async def one(tp: TopicPartition) -> int:
+            latest = await client._execute(subscribe_call(tp.topic, "", tp.partition, "latest"))
+            if latest == 1 and not (await client.fetch(tp.topic, tp.partition, 0, 1)).messages:
+                latest = 0  # the server's off-by-one on an empty partition
+            return latest
+
+        ends = await asyncio.gather(*(one(tp) for tp in tps))
+        return dict(zip(tps, ends, strict=True))
+
+    async def _start_offsets(
+        self, tps: list[TopicPartition]
+    ) -> tuple[dict[TopicPartition, int], set[TopicPartition]]:
+        """The sync consumer's :func:`~pyflymq_core.consumer.offsets.start_offsets`, pipelined."""
+        group_id = self._group_id
+        reset = self._config.auto_offset_reset
+        if group_id is None:
+            if reset == "earliest":
+                return dict.fromkeys(tps, 0), set()
+            return await self._end_offsets(tps), set()
+        client = self._client
+        starts = await asyncio.gather(
+            *(client._execute(subscribe_call(tp.topic, group_id, tp.partition, "commit")) for tp in tps)
+        )
+        result: dict[TopicPartition, int] = {}
+        committed: set[TopicPartition] = set()
+        ambiguous: list[TopicPartition] = []
+        for tp, start in zip(tps, starts, strict=True):
+            if start > 0:
+                result[tp] = start
+                committed.add(tp)
+            elif reset == "earliest":
+                result[tp] = 0  # committed 0 or no commit: both start at 0
+            else:
+                ambiguous.append(tp)
+        if ambiguous:
+            committed_zero = await self._committed_partitions(group_id, {tp.topic for tp in ambiguous})
+            for tp in ambiguous:
+                if tp in committed_zero:
+                    result[tp] = 0
+                    committed.add(tp)
+            result.update(await self._end_offsets([tp for tp in ambiguous if tp not in committed_zero]))
+        return result, committed
+
+    async def _committed_partitions(self, group_id: str, topics: set[str]) -> set[TopicPartition]:
+        """Partitions with a stored commit (any value), from DESCRIBE_GROUP."""
+        found: set[TopicPartition] = set()
+        for topic in sorted(topics):
+            try:
+                info = await self._client.describe_group(topic, group_id)
+            except GroupNotFoundError:
+                continue
+            except (AuthenticationError, AuthorizationError) as exc:
+                logger.info(
+                    "cannot tell a committed offset 0 from no commit for group %r on %r (DESCRIBE_GROUP "
+                    "refused: %s); treating 0 as 'no commit' (auto_offset_reset applies)",
+                    group_id,
+                    topic,
+                    exc,
+                )
+                continue
+            found.update(TopicPartition(topic, entry.partition) for entry in info.offsets)
+        return found
+
+    # ================================================================== fetching
+
+    async def _connection(self, state: _Partition) -> AsyncConnection:
+        client = self._client
+        primary = await client._primary_connection()
+        if state.leader is None or client._metadata.standalone:
+            return primary
+        address = resolve_leader_address(state.leader, primary.address)
+        if address == primary.address:
+            return primary
+        try:
+            return await client._connection_to(address)
+        except (ConnectionError, TimeoutError) as exc:
+            logger.info(
+                "leader %s of %s unreachable (%s); reading from %s", address, state.tp, exc, primary.label
+            )
+            return primary
+
+    async def _fetch(self, state: _Partition, offset: int) -> FetchResult:
+        client = self._client
+        call = calls.fetch(
+            state.topic, state.partition, offset, self._fetch_size, decode_value=client._value_decoder
+        )
+        return await client._execute(call, await self._connection(state))
+
+    def _send_fetches(self, now: float) -> None:
+        """Start a FETCH for every partition with none in flight and room to buffer."""
+        limit = self._fetch_size
+        for state in self._order:
+            if state.task is not None or state.paused or now < state.idle_until:
+                continue
+            if len(state.records) - state.index >= limit:
+                continue
+            state.task_epoch = state.epoch
+            state.task = asyncio.ensure_future(self._fetch(state, state.fetch_offset))
+
+    def _take_answered(self) -> None:
+        """Take in every finished FETCH; raise a failure that is not a lost connection."""
+        now = _monotonic()
+        error: BaseException | None = None
+        for state in self._order:
+            task = state.task
+            if task is None or not task.done():
+                continue
+            state.task = None
+            if task.cancelled():
+                continue
+            exc = task.exception()
+            if isinstance(exc, (ConnectionError, TimeoutError)):
+                self._transient(state, exc, now)
+                continue
+            if exc is not None:
+                error = error or exc
+                continue
+            if state.task_epoch != state.epoch:
+                continue  # a seek happened while this FETCH was in flight
+            result = task.result()
+            messages = result.messages
+            if messages:
+                if state.index < len(state.records):
+                    state.records = state.records[state.index :] + messages
+                else:
+                    state.records = messages
+                state.index = 0
+                state.fetch_offset = result.next_offset
+                state.idle_backoff = IDLE_BACKOFF_MIN_S
+                state.idle_until = 0.0
+            else:
+                state.fetch_offset = max(state.fetch_offset, result.next_offset)
+                state.idle_until = now + state.idle_backoff
+                state.idle_backoff = min(state.idle_backoff * 2, IDLE_BACKOFF_MAX_S)
+        if error is not None:
+            raise error
+
+    def _transient(self, state: _Partition, error: BaseException, now: float) -> None:
+        state.idle_until = now + ERROR_BACKOFF_S
+        if now - self._last_warning >= WARN_EVERY_S:
+            self._last_warning = now
+            logger.warning("fetching %s[%d] failed (%s); retrying", state.topic, state.partition, error)
+        else:
+            logger.debug("fetching %s[%d] failed (%s); retrying", state.topic, state.partition, error)
+
+    def _collect(self, max_records: int) -> list[tuple[_Partition, list[ConsumedMessage]]]:
+        """Up to ``max_records`` buffered records, partitions taken in turn (fairness)."""
+        chunks: list[tuple[_Partition, list[ConsumedMessage]]] = []
+        order = self._order
+        count = len(order)
+        if not count:
+            return chunks
+        taken = 0
+        start = self._rr
+        for step in range(count):
+            state = order[(start + step) % count]
+            records = state.records
+            index = state.index
+            available = len(records) - index
+            if not available or state.paused:
+                continue
+            want = max_records - taken
+            chunk = records if index == 0 and available <= want else records[index : index + want]
+            if index + len(chunk) >= len(records):
+                state.records = _EMPTY
+                state.index = 0
+            else:
+                state.index = index + len(chunk)
+            chunks.append((state, chunk))
+            taken += len(chunk)
+            if taken >= max_records:
+                self._rr = (start + step + 1) % count
+                break
+        else:
+            self._rr = (start + 1) % count
+        return chunks
+
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    async def _poll_chunks(
+        self, limit: int, timeout: float | None
+    ) -> list[tuple[_Partition, list[ConsumedMessage]]]:
+        """Buffered records, fetching and waiting until some arrive, ``timeout`` s pass or close()."""
+        if not self._started:
+            await self.start()
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            now = _monotonic()
+            if self._auto_commit and now >= self._next_auto_commit:
+                self._auto_commit_now(now)
+            if self._pending_topics and now >= self._next_discovery:
+                await self._discover_pending(now)
+            self._take_answered()
+            chunks = self._collect(limit)
+            self._send_fetches(now)
+            if chunks or self._closed:
+                return chunks
+            now = _monotonic()
+            if deadline is not None and now >= deadline:
+                return chunks
+            wake_at = deadline
+            idle = [s.idle_until for s in self._order if not s.paused and s.task is None]
+            if idle:
+                wake_at = min(idle) if wake_at is None else min(wake_at, min(idle))
+            if self._pending_topics:
+                wake_at = self._next_discovery if wake_at is None else min(wake_at, self._next_discovery)
+            if self._auto_commit:
+                wake_at = self._next_auto_commit if wake_at is None else min(wake_at, self._next_auto_commit)
+            waiter = self._wakeup = asyncio.get_running_loop().create_future()
+            tasks: list[asyncio.Future[Any]] = [s.task for s in self._order if s.task is not None]
+            tasks.append(waiter)
+            try:
+                await asyncio.wait(
+                    tasks,
+                    timeout=None if wake_at is None else max(0.0, wake_at - now),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                self._wakeup = None
+                if not waiter.done():
+                    waiter.cancel()
+
+    # ================================================================== consuming
+
+    async def poll(self, timeout_ms: float = 1000, max_records: int | None = None) -> list[ConsumedMessage]:
+        """Records from the assigned partitions, waiting up to ``timeout_ms`` for some (``[]`` then).
+
+        At most ``max_records`` (default ``max_poll_records``).  Returning records advances the
+        position past them (what ``commit()`` stores).
+        """
+        if self._closed:
+            raise ConsumerClosedError("poll() on a closed consumer")
+        limit = self._config.max_poll_records if max_records is None else max_records
+        if limit <= 0:
+            raise InvalidArgumentError(f"max_records must be positive, got {max_records}")
+        self._push_back_chunks()
+        chunks = await self._poll_chunks(limit, max(timeout_ms, 0) / 1000.0)
+        if not chunks:
+            return []
+        if len(chunks) == 1:
+            state, records = chunks[0]
+            state.position = records[-1].offset + 1
+            return records
+        out: list[ConsumedMessage] = []
+        for state, records in chunks:
+            state.position = records[-1].offset + 1
+            out.extend(records)
+        return out
+
+    def __aiter__(self) -> AsyncIterator[ConsumedMessage]:
+        """``async for message in consumer``: records as they arrive, until :meth:`close`.
+
+        The position advances record by record, so ``commit()`` inside the loop stores exactly what
+        was yielded; records fetched but not yet yielded are kept when the loop stops early.  The
+        iteration state lives in the consumer (the async generator returned here only drives it, as
+        fast as Python iterates), so leaving a loop and polling or iterating again loses nothing.
+        """
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[ConsumedMessage]:
+        while True:
+            state = self._chunk_state
+            if state is not None:
+                chunk = self._chunk
+                epoch = self._chunk_epoch
+                index = self._chunk_index
+                end = len(chunk)
+                while index < end and state.epoch == epoch and not state.paused:
+                    message = chunk[index]
+                    index += 1
+                    self._chunk_index = index
+                    state.position = message.offset + 1
+                    yield message
+                    if self._chunk_state is not state:  # a poll() took the chunk back meanwhile
+                        break
+                if self._chunk_state is state:
+                    state.push_back(chunk[self._chunk_index :], epoch)
+                    self._chunk_state = None
+                    self._chunk = _EMPTY
+            if self._chunks:
+                state, self._chunk = self._chunks.pop(0)
+                self._chunk_state, self._chunk_index, self._chunk_epoch = state, 0, state.epoch
+                continue
+            if self._closed:
+                return
+            self._chunks = await self._poll_chunks(self._config.max_poll_records, None)
+
+    async def __anext__(self) -> ConsumedMessage:
+        """The next record (waits as long as needed); ``StopAsyncIteration`` once closed."""
+        while True:
+            state = self._chunk_state
+            if state is not None:
+                chunk = self._chunk
+                index = self._chunk_index
+                if index < len(chunk) and state.epoch == self._chunk_epoch and not state.paused:
+                    message = chunk[index]
+                    self._chunk_index = index + 1
+                    state.position = message.offset + 1
+                    return message
+                state.push_back(chunk[index:], self._chunk_epoch)
+                self._chunk_state = None
+                self._chunk = _EMPTY
+            if self._chunks:
+                state, self._chunk = self._chunks.pop(0)
+                self._chunk_state, self._chunk_index, self._chunk_epoch = state, 0, state.epoch
+                continue
+            if self._closed:
+                raise StopAsyncIteration
+            self._chunks = await self._poll_chunks(self._config.max_poll_records, None)
+
+    def _push_back_chunks(self) -> None:
+        """``poll`` after an interrupted ``async for``: give back what the iteration held."""
+        state = self._chunk_state
+        if state is not None:
+            state.push_back(self._chunk[self._chunk_index :], self._chunk_epoch)
+            self._chunk_state, self._chunk = None, _EMPTY
+        for held, records in reversed(self._chunks):
+            held.push_back(records, held.epoch)
+        self._chunks = []
+
+    # ================================================================== positions
+
+    def _state(self, spec: PartitionSpec, topic: str | None = None) -> _Partition:
+        if isinstance(spec, tuple):
+            tp = TopicPartition(str(spec[0]), int(spec[1]))
+        else:
+            if isinstance(spec, bool) or not isinstance(spec, int):
+                raise InvalidArgumentError(f"partition must be an int or (topic, partition), got {spec!r}")
+            if topic is None:
+                if len(self._topics) != 1:
+                    raise InvalidArgumentError(
+                        f"this consumer reads {len(self._topics)} topics; name the topic",
+                        hint="Pass topic=... or a (topic, partition) tuple.",
+                    )
+                topic = self._topics[0]
+            tp = TopicPartition(topic, spec)
+        state = self._states.get(tp)
+        if state is None:
+            raise InvalidArgumentError(
+                f"partition {tp.partition} of {tp.topic!r} is not assigned to this consumer "
+                f"(assigned: {sorted(self._states)})",
+                hint="Check the topic's partition count and the consumer's partitions / member_index.",
+            )
+        return state
+
+    async def _partitions(self, partitions: Partitions) -> list[_Partition]:
+        await self.start()
+        if self._pending_topics:
+            await self._discover_pending(_monotonic())
+        if partitions is None:
+            return list(self._order)
+        if isinstance(partitions, (int, TopicPartition)) or (
+            isinstance(partitions, tuple) and len(partitions) == 2 and isinstance(partitions[0], str)
+        ):
+            items: list[PartitionSpec] = [partitions]
+        else:
+            items = list(partitions)
+        return [self._state(item) for item in items]
+
+    async def _one(self, partition: PartitionSpec, topic: str | None) -> _Partition:
+        await self.start()
+        try:
+            return self._state(partition, topic)
+        except InvalidArgumentError:
+            if not self._pending_topics:
+                raise
+            await self._discover_pending(_monotonic())
+            return self._state(partition, topic)
+
+    async def assignment(self) -> set[TopicPartition]:
+        """The partitions this consumer reads."""
+        await self.start()
+        return set(self._states)
+
+    async def seek(self, partition: PartitionSpec, offset: int, topic: str | None = None) -> None:
+        """Continue ``partition`` from ``offset`` (the next record returned has that offset)."""
+        offset = v.check_offset(offset)
+        (await self._one(partition, topic)).reset(offset)
+
+    async def seek_to_beginning(self, partitions: Partitions = None) -> None:
+        """Continue from offset 0 (FlyMQ never truncates a log)."""
+        for state in await self._partitions(partitions):
+            state.reset(0)
+
+    async def seek_to_end(self, partitions: Partitions = None) -> None:
+        """Continue after the last record currently stored (only new records are returned)."""
+        states = await self._partitions(partitions)
+        ends = await self._end_offsets([s.tp for s in states])
+        for state in states:
+            state.reset(ends[state.tp])
+
+    async def position(self, partition: PartitionSpec, topic: str | None = None) -> int:
+        """The offset of the next record ``poll()`` will return for ``partition``."""
+        return (await self._one(partition, topic)).position
+
+    async def end_offsets(self, partitions: Partitions = None) -> dict[TopicPartition, int]:
+        """The offset the next record written to each partition will get."""
+        return await self._end_offsets([s.tp for s in await self._partitions(partitions)])
+
+    async def pause(self, partitions: Partitions = None) -> None:
+        """Stop fetching and returning records of ``partitions`` (their buffered records are kept)."""
+        for state in await self._partitions(partitions):
+            state.paused = True
+
+    async def resume(self, partitions: Partitions = None) -> None:
+        """Undo :meth:`pause`."""
+        for state in await self._partitions(partitions):
+            state.paused = False
+            state.idle_until = 0.0
+        self._wake()
+
+    def paused(self) -> set[TopicPartition]:
+        """The paused partitions."""
+        return {s.tp for s in self._order if s.paused}
+
+    # ================================================================== commits
+
+    def _require_group(self, what: str) -> str:
+        if self._group_id is None:
+            raise InvalidArgumentError(
+                f"{what} needs a group_id: FlyMQ stores committed offsets per consumer group",
+                hint="Create the consumer with group_id='...'.",
+            )
+        return self._group_id
+
+    def _offsets_to_commit(
+        self, offsets: Mapping[Any, int] | None, *, changed_only: bool
+    ) -> dict[TopicPartition, int]:
+        if offsets is not None:
+            return {self._state(spec).tp: v.check_offset(offset) for spec, offset in offsets.items()}
+        committed = self._committed
+        return {
+            s.tp: s.position for s in self._order if not changed_only or committed.get(s.tp) != s.position
+        }
+
+    async def _commit_now(self, offsets: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """Store ``offsets`` (pipelined) and remember them as committed.
+
+        COMMIT stores an absolute value, so offsets whose answer was lost are sent once more before
+        the commit fails (as the sync consumer does).
+        """
+        if not offsets:
+            return offsets
+        group = self._require_group("commit")
+        client = self._client
+        todo = list(offsets.items())
+        for attempt in (1, 2):
+            outcomes = await asyncio.gather(
+                *(client._execute(calls.commit_offset(tp.topic, group, tp.partition, o)) for tp, o in todo),
+                return_exceptions=True,
+            )
+            failures = [
+                (item, o) for item, o in zip(todo, outcomes, strict=True) if isinstance(o, BaseException)
+            ]
+            if not failures:
+                break
+            first = failures[0][1]
+            retriable = [
+                item for item, error in failures if isinstance(error, (ConnectionError, TimeoutError))
+            ]
+            if attempt == 2 or len(retriable) != len(failures):
+                raise first
+            logger.info("committing %d offset(s) failed (%s); sending them again", len(retriable), first)
+            todo = retriable
+        self._committed.update(offsets)
+        return offsets
+
+    async def commit(self, offsets: Mapping[Any, int] | None = None) -> None:
+        """Commit: the position of every assigned partition (the offset after the last record
+        returned), or the given ``{partition: offset}`` (offset = next to read)."""
+        self._require_group("commit")
+        await self.start()
+        await self._commit_now(self._offsets_to_commit(offsets, changed_only=offsets is None))
+
+    def commit_async(
+        self, callback: CommitCallback | None = None, offsets: Mapping[Any, int] | None = None
+    ) -> asyncio.Future[dict[TopicPartition, int]]:
+        """Commit in the background; returns at once.  ``callback(offsets, error)`` runs when done
+        (``error`` is ``None`` on success); the returned future has the same outcome."""
+        self._require_group("commit_async")
+        todo = self._offsets_to_commit(offsets, changed_only=offsets is None)
+        return self._submit_commit(todo, callback)
+
+    def _submit_commit(
+        self, todo: dict[TopicPartition, int], callback: CommitCallback | None
+    ) -> asyncio.Task[dict[TopicPartition, int]]:
+        task = asyncio.ensure_future(self._commit_now(todo))
+        self._commits.add(task)
+
+        def done(finished: asyncio.Task[dict[TopicPartition, int]]) -> None:
+            self._commits.discard(finished)
+            if finished.cancelled():
+                return
+            error = finished.exception()
+            if callback is not None:
+                try:
+                    callback(todo, error if isinstance(error, Exception) else None)
+                except Exception:
+                    logger.exception("commit callback %r raised", callback)
+            elif error is not None:
+                logger.warning("consumer %d: background commit failed: %s", self._id, error)
+
+        task.add_done_callback(done)
+        return task
+
+    def _auto_commit_now(self, now: float) -> None:
+        self._next_auto_commit = now + self._commit_interval
+        todo = self._offsets_to_commit(None, changed_only=True)
+        if todo:
+            self._submit_commit(todo, None)
+
+    async def committed(self, partition: PartitionSpec, topic: str | None = None) -> int | None:
+        """The offset this consumer last committed (or started from a commit) for ``partition``."""
+        return self._committed.get((await self._one(partition, topic)).tp)

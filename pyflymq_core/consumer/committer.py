@@ -1,0 +1,130 @@
+"""Committing offsets: pipelined COMMIT requests, and a background thread for ``commit_async``.
+
+COMMIT stores an absolute value (the next offset to read), so sending it twice is harmless; a
+commit whose answer was lost is therefore sent once more on a fresh connection before it fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
+from typing import TYPE_CHECKING, Any
+
+from pyflymq_core.client import calls
+from pyflymq_core.client.calls import Call, complete
+from pyflymq_core.client.connection import PendingResponse
+from pyflymq_core.consumer.assignment import TopicPartition
+from pyflymq_core.errors import ConnectionError, FlyMQError, TimeoutError
+
+if TYPE_CHECKING:
+    from pyflymq_core.client.sync_client import FlyMQClient
+
+__all__ = ["CommitCallback", "Committer", "commit_offsets"]
+
+logger = logging.getLogger("pyflymq.consumer")
+
+#: ``callback(offsets, error)``: ``error`` is ``None`` when every offset was stored.
+CommitCallback = Callable[[dict[TopicPartition, int], "Exception | None"], Any]
+
+
+def commit_offsets(
+    client: FlyMQClient, group_id: str, offsets: Mapping[TopicPartition, int], timeout: float
+) -> None:
+    """Store ``offsets`` for ``group_id`` (pipelined); raises the first failure."""
+    todo = [calls.commit_offset(tp.topic, group_id, tp.partition, offset) for tp, offset in offsets.items()]
+    for attempt in (1, 2):
+        failures = _send_commits(client, todo, timeout)
+        if not failures:
+            return
+        retriable = [call for call, error in failures if isinstance(error, (ConnectionError, TimeoutError))]
+        if attempt == 2 or len(retriable) != len(failures):
+            raise failures[0][1]
+        logger.info("committing %d offset(s) failed (%s); sending them again", len(retriable), failures[0][1])
+        todo = retriable
+
+
+def _send_commits(
+    client: FlyMQClient, todo: list[Call[None]], timeout: float
+) -> list[tuple[Call[None], FlyMQError]]:
+    failures: list[tuple[Call[None], FlyMQError]] = []
+    sent: list[tuple[Call[None], PendingResponse]] = []
+    try:
+        conn = client._primary_connection()
+        for call in todo:
+            sent.append((call, conn.submit(call.op, call.payload, timeout=timeout)))
+    except FlyMQError as exc:
+        failures.extend((call, exc) for call in todo[len(sent) :])
+    for call, pending in sent:
+        try:
+            complete(call, pending.wait(timeout))
+        except FlyMQError as exc:
+            failures.append((call, exc))
+    return failures
+
+
+class Committer:
+    """Runs asynchronous commits in order on one lazily started daemon thread."""
+
+    def __init__(self, commit: Callable[[dict[TopicPartition, int]], None], name: str) -> None:
+        self._commit = commit
+        self._name = name
+        self._jobs: queue.SimpleQueue[
+            tuple[dict[TopicPartition, int], CommitCallback | None, Future[dict[TopicPartition, int]]] | None
+        ] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._last: Future[dict[TopicPartition, int]] | None = None
+
+    def submit(
+        self, offsets: dict[TopicPartition, int], callback: CommitCallback | None
+    ) -> Future[dict[TopicPartition, int]]:
+        future: Future[dict[TopicPartition, int]] = Future()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._last = future
+            self._jobs.put((offsets, callback, future))
+        return future
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait until every commit submitted so far has finished (their errors are the futures');
+        ``False`` if some are still running after ``timeout`` seconds."""
+        last = self._last
+        if last is None:
+            return True
+        done, _ = futures_wait([last], timeout)
+        return bool(done)
+
+    def stop(self, timeout: float | None) -> None:
+        with self._lock:
+            thread = self._thread
+            if thread is None:
+                return
+            self._jobs.put(None)
+        thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            offsets, callback, future = job
+            error: Exception | None = None
+            try:
+                self._commit(offsets)
+            except Exception as exc:
+                error = exc
+                logger.warning("asynchronous commit of %d offset(s) failed: %s", len(offsets), exc)
+                future.set_exception(exc)
+            else:
+                future.set_result(offsets)
+            if callback is not None:
+                try:
+                    callback(offsets, error)
+                except Exception:
+                    logger.exception("commit_async callback %r raised", callback)

@@ -1,0 +1,586 @@
+"""``HighLevelConsumer`` and ``Consumer``: Kafka-style polling consumers over a FlyMQ client.
+
+What the server gives and what the client adds (SEMANTICS_NOTES #13-#17):
+
+* **Groups store offsets, nothing more.**  No membership protocol, no assignment, no rebalancing:
+  partitions are discovered from CLUSTER_METADATA and assigned by the client
+  (:mod:`pyflymq_core.consumer.assignment`): every partition by default, or a static share with
+  ``member_index``/``member_count`` or explicit ``partitions``.  Two consumers of one group without
+  static membership both read everything.
+* **Start position**: the group's committed offset (SUBSCRIBE ``commit``), else
+  ``auto_offset_reset`` — with the server's off-by-ones worked around
+  (:mod:`pyflymq_core.consumer.offsets`).
+* **Commits store the next offset to read** (the position: last returned record + 1), so a restart
+  resumes exactly after the last record the application received.  Auto-commit (on by default for
+  ``HighLevelConsumer``) commits asynchronously from ``poll()`` every ``auto_commit_interval_ms``
+  and synchronously on ``close()``: at-least-once — records returned after the last commit are
+  delivered again after a crash.
+* **FETCH is pipelined**: one request in flight per partition, issued as soon as the previous
+  answer is taken in (:mod:`pyflymq_core.consumer.fetcher`).
+
+One thread uses a consumer; ``close()`` may be called from any thread (it stops iteration).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Union
+
+from pyflymq_core import validation as v
+from pyflymq_core.config import ConsumerConfig
+from pyflymq_core.consumer.assignment import TopicPartition, assign_partitions
+from pyflymq_core.consumer.committer import CommitCallback, Committer, commit_offsets
+from pyflymq_core.consumer.fetcher import Fetcher, PartitionState
+from pyflymq_core.consumer.offsets import end_offsets, start_offsets
+from pyflymq_core.errors import (
+    ConfigurationError,
+    FlyMQError,
+    InvalidArgumentError,
+    TopicNotFoundError,
+)
+from pyflymq_core.models import ConsumedMessage
+
+if TYPE_CHECKING:
+    from pyflymq_core.client.sync_client import FlyMQClient
+
+__all__ = ["Consumer", "ConsumerClosedError", "HighLevelConsumer", "PartitionSpec"]
+
+logger = logging.getLogger("pyflymq.consumer")
+
+_monotonic = time.monotonic
+_consumer_ids = itertools.count(1)
+
+#: How long one internal poll of the iterator waits (bounds how late it notices close()).
+ITER_WAIT_S = 0.1
+#: How often a subscribed topic that does not exist yet is looked up again.
+METADATA_RETRY_S = 1.0
+
+#: A partition argument: a partition number (single-topic consumers), a TopicPartition or a
+#: ``(topic, partition)`` tuple.
+PartitionSpec = Union[int, TopicPartition, tuple[str, int]]  # noqa: UP007 (a runtime alias on 3.10)
+
+
+class ConsumerClosedError(FlyMQError):
+    """The consumer was closed."""
+
+    default_hint = "Create a new consumer."
+
+
+def build_consumer_config(
+    config: ConsumerConfig | None,
+    group_id: str | None,
+    auto_commit: bool | None,
+    options: dict[str, Any],
+    *,
+    default_auto_commit: bool = True,
+) -> ConsumerConfig:
+    """The effective :class:`ConsumerConfig`: ``config`` + ``group_id`` + keyword options.
+
+    ``auto_commit`` is the seed's spelling of ``enable_auto_commit``; both may be given if equal.
+    """
+    if config is not None and not isinstance(config, ConsumerConfig):
+        raise ConfigurationError(
+            f"config must be a ConsumerConfig, got {type(config).__name__}",
+            hint="Build it with pyflymq.ConsumerConfig(...), or pass the options as keywords.",
+        )
+    changes = dict(options)
+    if auto_commit is not None:
+        explicit = changes.get("enable_auto_commit")
+        if explicit is not None and bool(explicit) != bool(auto_commit):
+            raise ConfigurationError(
+                "auto_commit and enable_auto_commit are the same setting; give one of them"
+            )
+        changes["enable_auto_commit"] = auto_commit
+    if group_id is not None:
+        changes["group_id"] = group_id
+    explicit_commit = "enable_auto_commit" in changes or (
+        config is not None and "enable_auto_commit" in config.model_fields_set
+    )
+    if not explicit_commit and not default_auto_commit:
+        changes["enable_auto_commit"] = False
+    if config is None:
+        return ConsumerConfig(**changes)
+    return config.with_options(**changes) if changes else config
+
+
+class HighLevelConsumer:
+    """A polling consumer of one or more topics (``client.consumer(...)``).
+
+    ``HighLevelConsumer(client, "orders", "billing")`` or ``(client, topics=[...], group_id=...)``,
+    plus any :class:`ConsumerConfig` option as a keyword (``auto_offset_reset="earliest"``,
+    ``max_poll_records=100``, ``member_index=0, member_count=2``, ...); ``auto_commit`` is the
+    seed's spelling of ``enable_auto_commit``.  Connects to the topics on construction; a topic that
+    does not exist yet is looked up again every second while polling.
+    """
+
+    _default_auto_commit = True
+
+    def __init__(
+        self,
+        client: FlyMQClient,
+        topics: str | Sequence[str] | None = None,
+        group_id: str | None = None,
+        *,
+        config: ConsumerConfig | None = None,
+        auto_commit: bool | None = None,
+        **options: Any,
+    ) -> None:
+        if topics is None:
+            raise ConfigurationError("a consumer needs topics: consumer('topic', 'group') or topics=[...]")
+        names = [topics] if isinstance(topics, str) else list(topics)
+        if not names:
+            raise ConfigurationError("a consumer needs at least one topic")
+        self._topics = [v.check_topic(name) for name in dict.fromkeys(names)]
+        self._config = cfg = build_consumer_config(
+            config, group_id, auto_commit, options, default_auto_commit=self._default_auto_commit
+        )
+        self._client = client
+        self._group_id = cfg.group_id
+        self._id = next(_consumer_ids)
+        self._lock = threading.RLock()
+        self._wakeup = threading.Event()
+        self._closed = False
+        self._request_timeout = client.config.request_timeout
+        self._fetcher = Fetcher(
+            client, fetch_max_messages=cfg.fetch_max_messages, request_timeout=self._request_timeout
+        )
+        self._committed: dict[TopicPartition, int] = {}
+        self._committed_lock = threading.Lock()
+        self._committer = Committer(self._commit_now, name=f"pyflymq-consumer-{self._id}-commit")
+        self._auto_commit = cfg.enable_auto_commit and self._group_id is not None
+        self._commit_interval = cfg.auto_commit_interval_ms / 1000.0
+        self._next_auto_commit = _monotonic() + self._commit_interval
+        self._pending_topics: list[str] = []
+        self._next_discovery = 0.0
+        self._missing_logged: set[str] = set()
+        for topic in self._topics:
+            self._discover(topic, late=False)
+
+    # ================================================================== properties
+
+    @property
+    def config(self) -> ConsumerConfig:
+        return self._config
+
+    @property
+    def group_id(self) -> str | None:
+        return self._group_id
+
+    @property
+    def topics(self) -> list[str]:
+        """The subscribed topics."""
+        return list(self._topics)
+
+    subscription = topics
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions this consumer reads (see :mod:`pyflymq_core.consumer.assignment`)."""
+        with self._lock:
+            return set(self._fetcher.states)
+
+    # ================================================================== assignment
+
+    def _discover(self, topic: str, late: bool = True) -> bool:
+        """Look ``topic`` up and start reading its assigned partitions; ``False`` if it is missing.
+
+        ``late``: the topic did not exist when the consumer was created, so every record in it was
+        written after the consumer subscribed; without a commit it is read from offset 0 whatever
+        ``auto_offset_reset`` says ("latest" at discovery time would skip the records written
+        between the topic's creation and the next lookup, up to a second later).
+        """
+        client = self._client
+        try:
+            metadata = client.cluster_metadata(topic)
+        except TopicNotFoundError:
+            if topic not in self._pending_topics:
+                self._pending_topics.append(topic)
+            if topic not in self._missing_logged:
+                self._missing_logged.add(topic)
+                logger.info(
+                    "topic %r does not exist (yet); looking again every %g s", topic, METADATA_RETRY_S
+                )
+            return False
+        entry = metadata.topic(topic)
+        if entry is None or not entry.partitions:
+            if topic not in self._pending_topics:
+                self._pending_topics.append(topic)
+            return False
+        cfg = self._config
+        numbers = assign_partitions(
+            topic,
+            entry.partition_count,
+            partitions=cfg.partitions,
+            member_index=cfg.member_index,
+            member_count=cfg.member_count,
+        )
+        tps = [TopicPartition(topic, p) for p in numbers]
+        reset = "earliest" if late else cfg.auto_offset_reset
+        offsets, committed = start_offsets(client, self._group_id, tps, reset)
+        by_number = {p.partition: p for p in entry.partitions}
+        for tp in tps:
+            leader = None
+            if not metadata.standalone:
+                info = by_number.get(tp.partition)
+                leader = info.leader_addr if info is not None and info.leader_addr else None
+            self._fetcher.add(tp, offsets[tp], leader)
+        with self._committed_lock:
+            for tp in committed:
+                self._committed[tp] = offsets[tp]
+        if topic in self._pending_topics:
+            self._pending_topics.remove(topic)
+        logger.info(
+            "consumer %d: %s partitions %s of %r from offsets %s",
+            self._id,
+            f"group {self._group_id!r}" if self._group_id else "no group",
+            numbers,
+            topic,
+            [offsets[tp] for tp in tps],
+        )
+        return True
+
+    def _discover_pending(self, now: float) -> None:
+        self._next_discovery = now + METADATA_RETRY_S
+        for topic in list(self._pending_topics):
+            self._discover(topic)
+
+    # ================================================================== polling
+
+    def poll(self, timeout_ms: float = 1000, max_records: int | None = None) -> list[ConsumedMessage]:
+        """Records from the assigned partitions, waiting up to ``timeout_ms`` for some (``[]`` then).
+
+        At most ``max_records`` (default ``max_poll_records``).  Returning records advances the
+        position past them (what ``commit()`` stores).  A FETCH already written is answered before
+        ``poll`` returns, so ``poll`` can exceed ``timeout_ms`` by one server round trip, or by up
+        to ``request_timeout_ms`` when the server stops answering.
+        """
+        limit = self._config.max_poll_records if max_records is None else max_records
+        if limit <= 0:
+            raise InvalidArgumentError(f"max_records must be positive, got {max_records}")
+        with self._lock:
+            if self._closed:
+                raise ConsumerClosedError("poll() on a closed consumer")
+            chunks = self._poll_chunks(limit, max(timeout_ms, 0) / 1000.0)
+            if not chunks:
+                return []
+            if len(chunks) == 1:
+                state, records = chunks[0]
+                state.position = records[-1].offset + 1
+                return records
+            out: list[ConsumedMessage] = []
+            for state, records in chunks:
+                state.position = records[-1].offset + 1
+                out.extend(records)
+            return out
+
+    def _poll_chunks(self, limit: int, timeout: float) -> list[tuple[PartitionState, list[ConsumedMessage]]]:
+        """Under the lock: buffered records, fetching and waiting until some arrive or ``timeout``."""
+        fetcher = self._fetcher
+        deadline = _monotonic() + timeout
+        while True:
+            now = _monotonic()
+            if self._auto_commit and now >= self._next_auto_commit:
+                self._auto_commit_now(now)
+            if self._pending_topics and now >= self._next_discovery:
+                self._discover_pending(now)
+            chunks = fetcher.collect(limit)
+            fetcher.send_fetches(now)
+            if chunks:
+                return chunks
+            if fetcher.inflight:
+                fetcher.wait_front()
+                continue
+            if self._closed:
+                return chunks
+            now = _monotonic()
+            if now >= deadline:
+                return chunks
+            wake_at = deadline
+            next_fetch = fetcher.next_fetch_at()
+            if next_fetch is not None:
+                wake_at = min(wake_at, next_fetch)
+            if self._pending_topics:
+                wake_at = min(wake_at, self._next_discovery)
+            if self._auto_commit:
+                wake_at = min(wake_at, self._next_auto_commit)
+            if wake_at > now:
+                self._wakeup.wait(wake_at - now)
+
+    def __iter__(self) -> Iterator[ConsumedMessage]:
+        """Yield records as they arrive, blocking while there are none, until :meth:`close`.
+
+        The position advances record by record, so ``commit()`` inside the loop stores exactly what
+        was yielded; records fetched but not yet yielded are kept when the loop stops early.
+        """
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[ConsumedMessage]:
+        limit = self._config.max_poll_records
+        fetcher = self._fetcher
+        while not self._closed:
+            with self._lock:
+                if self._closed:
+                    return
+                chunks = [(s, r, s.epoch) for s, r in self._poll_chunks(limit, ITER_WAIT_S)]
+            index = 0
+            offset_in_chunk = 0
+            try:
+                for index, (state, records, epoch) in enumerate(chunks):  # noqa: B007 (used in finally)
+                    offset_in_chunk = 0
+                    stop = False
+                    for message in records:
+                        offset_in_chunk += 1
+                        state.position = message.offset + 1
+                        yield message
+                        if self._closed or state.epoch != epoch or state.paused:
+                            stop = True
+                            break
+                    if stop:
+                        break
+            finally:
+                # Keep whatever was taken from the buffers but not yielded (early stop, seek, pause).
+                if chunks and (index < len(chunks) - 1 or offset_in_chunk < len(chunks[-1][1])):
+                    with self._lock:
+                        for position, (state, records, epoch) in enumerate(chunks[index:]):
+                            rest = records[offset_in_chunk:] if position == 0 else records
+                            fetcher.push_back(state, rest, epoch)
+
+    # ================================================================== positions
+
+    def _partitions(self, partitions: PartitionSpec | Iterable[PartitionSpec] | None) -> list[PartitionState]:
+        """The states named by ``partitions`` (``None`` = every assigned partition)."""
+        if partitions is None:
+            return list(self._fetcher.order)
+        if isinstance(partitions, (int, TopicPartition)) or (
+            isinstance(partitions, tuple) and len(partitions) == 2 and isinstance(partitions[0], str)
+        ):
+            items: list[PartitionSpec] = [partitions]
+        else:
+            items = list(partitions)
+        return [self._state(item) for item in items]
+
+    def _state(self, spec: PartitionSpec, topic: str | None = None) -> PartitionState:
+        if isinstance(spec, tuple):
+            tp = TopicPartition(str(spec[0]), int(spec[1]))
+        else:
+            if isinstance(spec, bool) or not isinstance(spec, int):
+                raise InvalidArgumentError(f"partition must be an int or (topic, partition), got {spec!r}")
+            if topic is None:
+                if len(self._topics) != 1:
+                    raise InvalidArgumentError(
+                        f"this consumer reads {len(self._topics)} topics; name the topic",
+                        hint="Pass topic=... or a (topic, partition) tuple.",
+                    )
+                topic = self._topics[0]
+            tp = TopicPartition(topic, spec)
+        state = self._fetcher.states.get(tp)
+        if state is None and tp.topic in self._pending_topics:
+            self._discover(tp.topic)
+            state = self._fetcher.states.get(tp)
+        if state is None:
+            raise InvalidArgumentError(
+                f"partition {tp.partition} of {tp.topic!r} is not assigned to this consumer "
+                f"(assigned: {sorted(self._fetcher.states)})",
+                hint="Check the topic's partition count and the consumer's partitions / member_index.",
+            )
+        return state
+
+    def seek(self, partition: PartitionSpec, offset: int, topic: str | None = None) -> None:
+        """Continue ``partition`` from ``offset`` (the next record returned has that offset)."""
+        offset = v.check_offset(offset)
+        with self._lock:
+            self._state(partition, topic).reset(offset)
+
+    def seek_to_beginning(self, partitions: PartitionSpec | Iterable[PartitionSpec] | None = None) -> None:
+        """Continue from offset 0 (FlyMQ never truncates a log)."""
+        with self._lock:
+            for state in self._partitions(partitions):
+                state.reset(0)
+
+    def seek_to_end(self, partitions: PartitionSpec | Iterable[PartitionSpec] | None = None) -> None:
+        """Continue after the last record currently stored (only new records are returned)."""
+        with self._lock:
+            states = self._partitions(partitions)
+            ends = end_offsets(self._client, [s.tp for s in states])
+            for state in states:
+                state.reset(ends[state.tp])
+
+    def position(self, partition: PartitionSpec, topic: str | None = None) -> int:
+        """The offset of the next record ``poll()`` will return for ``partition``."""
+        with self._lock:
+            return self._state(partition, topic).position
+
+    def end_offsets(
+        self, partitions: PartitionSpec | Iterable[PartitionSpec] | None = None
+    ) -> dict[TopicPartition, int]:
+        """The offset the next record written to each partition will get."""
+        with self._lock:
+            tps = [s.tp for s in self._partitions(partitions)]
+        return end_offsets(self._client, tps)
+
+    def pause(self, partitions: PartitionSpec | Iterable[PartitionSpec] | None = None) -> None:
+        """Stop fetching and returning records of ``partitions`` (their buffered records are kept)."""
+        with self._lock:
+            for state in self._partitions(partitions):
+                state.paused = True
+
+    def resume(self, partitions: PartitionSpec | Iterable[PartitionSpec] | None = None) -> None:
+        """Undo :meth:`pause`."""
+        with self._lock:
+            for state in self._partitions(partitions):
+                state.paused = False
+                state.idle_until = 0.0
+
+    def paused(self) -> set[TopicPartition]:
+        """The paused partitions."""
+        with self._lock:
+            return {s.tp for s in self._fetcher.order if s.paused}
+
+    # ================================================================== commits
+
+    def _require_group(self, what: str) -> str:
+        if self._group_id is None:
+            raise InvalidArgumentError(
+                f"{what} needs a group_id: FlyMQ stores committed offsets per consumer group",
+                hint="Create the consumer with group_id='...'.",
+            )
+        return self._group_id
+
+    def _offsets_to_commit(
+        self, offsets: Mapping[Any, int] | None, *, changed_only: bool
+    ) -> dict[TopicPartition, int]:
+        if offsets is not None:
+            result: dict[TopicPartition, int] = {}
+            for spec, offset in offsets.items():
+                result[self._state(spec).tp] = v.check_offset(offset)
+            return result
+        with self._committed_lock:
+            committed = dict(self._committed)
+        return {
+            s.tp: s.position
+            for s in self._fetcher.order
+            if not changed_only or committed.get(s.tp) != s.position
+        }
+
+    def _commit_now(self, offsets: dict[TopicPartition, int]) -> None:
+        """Store ``offsets`` (any thread) and remember them as committed."""
+        if not offsets:
+            return
+        group = self._require_group("commit")
+        commit_offsets(self._client, group, offsets, self._request_timeout)
+        with self._committed_lock:
+            self._committed.update(offsets)
+
+    def commit(self, offsets: Mapping[Any, int] | None = None) -> None:
+        """Commit synchronously: the position of every assigned partition (the offset after the
+        last record returned), or the given ``{partition: offset}`` (offset = next to read)."""
+        self._require_group("commit")
+        with self._lock:
+            todo = self._offsets_to_commit(offsets, changed_only=offsets is None)
+        self._commit_now(todo)
+
+    def commit_async(
+        self, callback: CommitCallback | None = None, offsets: Mapping[Any, int] | None = None
+    ) -> Future[dict[TopicPartition, int]]:
+        """Commit on a background thread; returns at once.  ``callback(offsets, error)`` runs there
+        when done (``error`` is ``None`` on success); the returned future has the same outcome."""
+        self._require_group("commit_async")
+        with self._lock:
+            todo = self._offsets_to_commit(offsets, changed_only=offsets is None)
+        return self._committer.submit(todo, callback)
+
+    def _auto_commit_now(self, now: float) -> None:
+        self._next_auto_commit = now + self._commit_interval
+        todo = self._offsets_to_commit(None, changed_only=True)
+        if todo:
+            self._committer.submit(todo, None)
+
+    def committed(self, partition: PartitionSpec, topic: str | None = None) -> int | None:
+        """The offset this consumer last committed (or started from a commit) for ``partition``."""
+        with self._lock:
+            tp = self._state(partition, topic).tp
+        with self._committed_lock:
+            return self._committed.get(tp)
+
+    # ================================================================== closing
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop consuming (idempotent; stops iteration in other threads).  With auto-commit, commits
+        the positions first; waits up to ``timeout`` s for pending asynchronous commits."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wakeup.set()
+        error: BaseException | None = None
+        with self._lock:
+            try:
+                if self._auto_commit:
+                    self._commit_now(self._offsets_to_commit(None, changed_only=True))
+            except FlyMQError as exc:
+                logger.warning("consumer %d: final commit failed: %s", self._id, exc)
+                error = exc
+            finally:
+                if not self._committer.wait(timeout):
+                    logger.warning("consumer %d: asynchronous commits still running after close()", self._id)
+                self._committer.stop(0 if timeout is None else timeout)
+                self._fetcher.abandon()
+        if error is not None:
+            raise error
+
+    def __enter__(self) -> HighLevelConsumer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except FlyMQError as close_error:
+            logger.error("closing the consumer after %s failed: %s", exc_type.__name__, close_error)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._fetcher.states)} partitions"
+        return f"<{type(self).__name__} #{self._id} {self._topics} group={self._group_id!r} {state}>"
+
+
+class Consumer(HighLevelConsumer):
+    """The seed's low-level consumer: ``Consumer(client, "topic", group_id="g")``.
+
+    Same engine as :class:`HighLevelConsumer`, with manual offset management by default
+    (``enable_auto_commit=False`` unless given): call :meth:`commit` when records are processed.
+    ``partition=N`` reads only that partition.
+    """
+
+    _default_auto_commit = False
+
+    def __init__(
+        self,
+        client: FlyMQClient,
+        topic: str | Sequence[str],
+        *,
+        group_id: str | None = None,
+        partition: int | None = None,
+        config: ConsumerConfig | None = None,
+        auto_commit: bool | None = None,
+        **options: Any,
+    ) -> None:
+        if partition is not None:
+            if "partitions" in options:
+                raise ConfigurationError("give either partition or partitions, not both")
+            options["partitions"] = (v.check_partition(partition),)
+        super().__init__(client, topic, group_id, config=config, auto_commit=auto_commit, **options)

@@ -1,0 +1,12 @@
+"""The high-level producer: ``Producer`` (alias ``HighLevelProducer``) and its ``RecordFuture``.
+
+Modules: :mod:`.producer` (the public class), :mod:`.accumulator` (shared state), :mod:`.sender`
+(I/O threads, retries, ordering), :mod:`.future`, :mod:`.encoding` (record -> PRODUCE frame),
+:mod:`.wire` (many frames, one write).  See docs/producer.md.
+"""
+
+from pyflymq_core.producer.accumulator import ProducerClosedError
+from pyflymq_core.producer.future import DeliveryError, RecordFuture
+from pyflymq_core.producer.producer import HighLevelProducer, Producer
+
+__all__ = ["DeliveryError", "HighLevelProducer", "Producer", "ProducerClosedError", "RecordFuture"]

@@ -1,0 +1,192 @@
+"""``AsyncReactiveConsumer``: ``async with AsyncReactiveConsumer(client, topic, group) as consumer:
+async for message in consumer`` — the seed's "Async Consumer".
+
+``client`` may be a sync :class:`~pyflymq.FlyMQClient` (as in the seed) or an
+:class:`~pyflymq.AsyncFlyMQClient`.  With a sync client the consumer opens an asyncio client of its
+own from that client's configuration and current credentials (see :mod:`pyflymq_rx._clients`), and
+closes it on exit: reading is native asyncio, no thread blocks on a socket.
+
+A background task polls an :class:`~pyflymq_core.aio.consumer.AsyncConsumer` into a bounded buffer
+(``buffer_size`` messages, ``backpressure`` = ``block`` | ``drop_oldest`` | ``error``, see
+:mod:`pyflymq_rx.backpressure`); ``async for`` takes from it.  Offsets committed (every
+``auto_commit_interval_ms`` and on exit) are those of messages the loop *received*: messages still in
+the buffer at exit are read again by the group's next consumer (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from types import TracebackType
+from typing import Any
+
+from pyflymq_core.aio.consumer import AsyncConsumer
+from pyflymq_core.client.async_client import AsyncFlyMQClient
+from pyflymq_core.consumer.assignment import TopicPartition
+from pyflymq_core.consumer.consumer import build_consumer_config
+from pyflymq_core.errors import ConnectionError, FlyMQError
+from pyflymq_core.models import ConsumedMessage
+from pyflymq_rx._clients import async_client_for
+from pyflymq_rx.backpressure import DEFAULT_BUFFER_SIZE, AsyncBuffer, Backpressure
+
+__all__ = ["AsyncReactiveConsumer"]
+
+logger = logging.getLogger("pyflymq.rx")
+
+
+class AsyncReactiveConsumer:
+    """An async iterator of :class:`~pyflymq_core.models.ConsumedMessage` with bounded buffering.
+
+    Options: ``buffer_size`` (default 1000), ``backpressure`` (``"block"``), ``poll_timeout_ms``
+    (500), and any :class:`~pyflymq_core.config.ConsumerConfig` option (``auto_offset_reset``,
+    ``enable_auto_commit``, ``member_index``/``member_count``, ...).
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        topic: str | list[str],
+        group_id: str | None = None,
+        *,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+        backpressure: Backpressure | str = Backpressure.BLOCK,
+        poll_timeout_ms: int = 500,
+        **consumer_options: Any,
+    ) -> None:
+        self._given = client
+        self._topics = topic
+        auto_commit = consumer_options.pop("auto_commit", None)
+        cfg = self._config = build_consumer_config(None, group_id, auto_commit, consumer_options)
+        self._buffer: AsyncBuffer[ConsumedMessage] = AsyncBuffer(buffer_size, backpressure)
+        self._poll_timeout_ms = poll_timeout_ms
+        self._auto_commit = cfg.enable_auto_commit and cfg.group_id is not None
+        self._commit_interval = cfg.auto_commit_interval_ms / 1000.0
+        self._client: AsyncFlyMQClient | None = None
+        self._owned = False
+        self._consumer: AsyncConsumer | None = None
+        self._fetcher: asyncio.Task[None] | None = None
+        self._delivered: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._started = False
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def dropped(self) -> int:
+        """Messages discarded by ``backpressure="drop_oldest"``."""
+        return self._buffer.dropped
+
+    @property
+    def buffered(self) -> int:
+        """Messages fetched and waiting for the subscriber (at most ``buffer_size``)."""
+        return len(self._buffer)
+
+    async def start(self) -> AsyncReactiveConsumer:
+        """Connect, assign partitions, resolve start offsets and start fetching (idempotent)."""
+        if self._started:
+            return self
+        if self._closed:
+            raise ConnectionError("the consumer is closed", hint="Create a new AsyncReactiveConsumer.")
+        client, self._owned = async_client_for(self._given)
+        self._client = client
+        try:
+            await client.connect()
+            # Commits are done here, for delivered messages only: the inner consumer never commits.
+            inner = self._config.with_options(enable_auto_commit=False)
+            consumer = AsyncConsumer(client, self._topics, config=inner)
+            await consumer.start()
+        except BaseException:
+            if self._owned:
+                await client.close()
+            raise
+        self._consumer = consumer
+        self._started = True
+        self._fetcher = asyncio.get_running_loop().create_task(self._fetch_loop(), name="pyflymq-rx-fetch")
+        return self
+
+    def stop(self) -> None:
+        """End the iteration now (messages still buffered are not delivered; ``close()`` cleans up)."""
+        dropped = self._buffer.finish(discard=True)
+        if dropped:
+            logger.debug("stop(): %d buffered message(s) not delivered (not committed)", dropped)
+
+    async def close(self) -> None:
+        """Stop fetching, commit what was delivered, close the consumer (and the owned client)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop()
+        fetcher, self._fetcher = self._fetcher, None
+        if fetcher is not None and not fetcher.done():
+            fetcher.cancel()
+            await asyncio.wait([fetcher])
+        try:
+            if self._consumer is not None:
+                await self._commit_delivered()
+        except FlyMQError as exc:
+            logger.warning("final commit of the reactive consumer failed: %s", exc)
+            raise
+        finally:
+            if self._consumer is not None:
+                await self._consumer.close()
+            if self._owned and self._client is not None:
+                await self._client.close()
+
+    async def __aenter__(self) -> AsyncReactiveConsumer:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ iteration
+
+    def __aiter__(self) -> AsyncReactiveConsumer:
+        return self
+
+    async def __anext__(self) -> ConsumedMessage:
+        if not self._started:
+            if self._closed:
+                raise StopAsyncIteration
+            await self.start()
+        message = await self._buffer.get()
+        self._delivered[TopicPartition(message.topic, message.partition)] = message.offset + 1
+        return message
+
+    # ------------------------------------------------------------------ the fetch task
+
+    async def _commit_delivered(self) -> None:
+        consumer = self._consumer
+        if consumer is None or consumer.group_id is None:
+            return
+        todo = {tp: offset for tp, offset in self._delivered.items() if self._committed.get(tp) != offset}
+        if todo:
+            await consumer.commit(todo)
+            self._committed.update(todo)
+
+    async def _fetch_loop(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        buffer = self._buffer
+        next_commit = time.monotonic() + self._commit_interval
+        try:
+            while True:
+                records = await consumer.poll(self._poll_timeout_ms)
+                for record in records:
+                    if not await buffer.put(record):
+                        return  # stopped
+                if self._auto_commit and time.monotonic() >= next_commit:
+                    next_commit = time.monotonic() + self._commit_interval
+                    await self._commit_delivered()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # FlyMQError, BufferFullError (policy "error"), or a bug
+            if not isinstance(exc, FlyMQError):
+                logger.exception("the reactive consumer's fetch task failed")
+            buffer.finish(exc)

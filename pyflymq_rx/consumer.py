@@ -1,0 +1,328 @@
+"""``ReactiveConsumer``: a FlyMQ topic as a hot ``reactivex`` Observable of messages.
+
+::
+
+    consumer = ReactiveConsumer(client, "my-topic", "my-group")
+    consumer.messages().pipe(ops.filter(...), ops.map(...)).subscribe(on_next=...)
+    consumer.start()
+    ...
+    consumer.stop()          # on_completed to every subscriber
+
+How it runs: ``start()`` starts two daemon threads.
+
+* **fetch** runs an asyncio loop with an :class:`~pyflymq_core.aio.consumer.AsyncConsumer` on an
+  asyncio client of its own (opened from ``client``'s configuration and current credentials, see
+  :mod:`pyflymq_rx._clients`) and puts what it polls into a bounded buffer;
+* **emit** takes messages from the buffer and calls ``on_next`` of the subscribers — so observers are
+  called from one thread, one notification at a time (the Rx contract), and a slow observer meets the
+  buffer's policy: ``backpressure="block"`` (default: fetching waits), ``"drop_oldest"`` or
+  ``"error"``, with ``buffer_size`` messages at most (see :mod:`pyflymq_rx.backpressure`).
+
+Errors (a failed start, a server error that is not a lost connection, a ``BufferFullError`` under
+``"error"``, an exception raised by an observer) go to ``on_error`` after the messages already
+buffered, and end the stream; a connection lost while running only pauses fetching (it reconnects
+and resumes).  ``stop()`` ends the stream with ``on_completed``.  Offsets committed (every
+``auto_commit_interval_ms`` and at stop) are those of messages *delivered* to the observers:
+whatever is still buffered at stop is read again by the group's next consumer (at-least-once).
+``wait_ready()`` waits until partitions are assigned (messages produced after that are delivered
+whatever ``auto_offset_reset`` says).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+from reactivex import Observable
+from reactivex.subject import Subject
+
+from pyflymq_core.aio.consumer import AsyncConsumer
+from pyflymq_core.consumer.assignment import TopicPartition
+from pyflymq_core.consumer.consumer import build_consumer_config
+from pyflymq_core.errors import ConnectionError, FlyMQError
+from pyflymq_core.models import ConsumedMessage
+from pyflymq_rx._clients import async_client_for
+from pyflymq_rx.backpressure import DEFAULT_BUFFER_SIZE, EMPTY, END, Backpressure, ThreadBuffer
+
+__all__ = ["ReactiveConsumer"]
+
+logger = logging.getLogger("pyflymq.rx")
+
+_NOT_STARTED, _RUNNING, _STOPPED = "not started", "running", "stopped"
+
+
+class ReactiveConsumer:
+    """Messages of ``topic`` (a name or a list) for ``group_id`` as an Observable.
+
+    Options: ``buffer_size`` (default 1000), ``backpressure`` (``"block"``), ``poll_timeout_ms``
+    (500), and any :class:`~pyflymq_core.config.ConsumerConfig` option.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        topic: str | list[str],
+        group_id: str | None = None,
+        *,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+        backpressure: Backpressure | str = Backpressure.BLOCK,
+        poll_timeout_ms: int = 500,
+        **consumer_options: Any,
+    ) -> None:
+        self._given = client
+        self._topics = topic
+        auto_commit = consumer_options.pop("auto_commit", None)
+        cfg = self._config = build_consumer_config(None, group_id, auto_commit, consumer_options)
+        self._auto_commit = cfg.enable_auto_commit and cfg.group_id is not None
+        self._commit_interval = cfg.auto_commit_interval_ms / 1000.0
+        self._poll_timeout_ms = poll_timeout_ms
+        self._subject: Subject[ConsumedMessage] = Subject()
+        self._buffer: ThreadBuffer[ConsumedMessage] = ThreadBuffer(
+            buffer_size, backpressure, on_space=self._space_freed
+        )
+        self._state = _NOT_STARTED
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._delivered: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._space: asyncio.Event | None = None
+        self._quit: asyncio.Event | None = None
+        self._fetch_thread: threading.Thread | None = None
+        self._emit_thread: threading.Thread | None = None
+        self._completed = False
+        self.error: BaseException | None = None
+
+    # ------------------------------------------------------------------ public API
+
+    def messages(self) -> Observable[ConsumedMessage]:
+        """The hot Observable of messages (every subscriber sees what is emitted after it subscribed)."""
+        return self._subject
+
+    @property
+    def running(self) -> bool:
+        """Between ``start()`` and ``stop()`` (or the stream's error)."""
+        return self._state == _RUNNING and self.error is None
+
+    @property
+    def dropped(self) -> int:
+        """Messages discarded by ``backpressure="drop_oldest"``."""
+        return self._buffer.dropped
+
+    @property
+    def buffered(self) -> int:
+        """Messages fetched and waiting for the subscriber (at most ``buffer_size``)."""
+        return len(self._buffer)
+
+    def start(self) -> ReactiveConsumer:
+        """Start fetching and emitting (returns at once; see :meth:`wait_ready`)."""
+        with self._lock:
+            if self._state == _RUNNING:
+                return self
+            if self._state == _STOPPED:
+                raise ConnectionError("the reactive consumer was stopped", hint="Create a new one.")
+            self._state = _RUNNING
+        self._fetch_thread = threading.Thread(target=self._fetch_main, name="pyflymq-rx-fetch", daemon=True)
+        self._emit_thread = threading.Thread(target=self._emit_main, name="pyflymq-rx-emit", daemon=True)
+        self._fetch_thread.start()
+        self._emit_thread.start()
+        return self
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait until partitions are assigned; ``False`` on timeout; raises what made startup fail."""
+        if not self._ready.wait(timeout):
+            return False
+        if self._startup_error is not None:
+            raise self._startup_error
+        return True
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop: undelivered buffered messages are dropped (not committed), delivered ones are
+        committed, the connection is closed, and subscribers get ``on_completed`` (idempotent)."""
+        with self._lock:
+            previous, self._state = self._state, _STOPPED
+        if previous == _NOT_STARTED:
+            self._complete()
+            return
+        self._buffer.finish(discard=True)
+        current = threading.current_thread()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        emitter = self._emit_thread
+        if emitter is not None and emitter is not current:
+            emitter.join(_remaining(deadline))
+        self._request_quit()
+        fetcher = self._fetch_thread
+        if fetcher is not None and fetcher is not current:
+            fetcher.join(_remaining(deadline))
+            if fetcher.is_alive():
+                logger.warning("the reactive consumer's fetch thread did not stop within %s s", timeout)
+        if self.error is None:
+            self._complete()
+
+    def __enter__(self) -> ReactiveConsumer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<ReactiveConsumer {self._topics!r} group={self._config.group_id!r} {self._state}>"
+
+    # ------------------------------------------------------------------ emit thread
+
+    def _complete(self) -> None:
+        with self._lock:
+            if self._completed:
+                return
+            self._completed = True
+        self._subject.on_completed()
+
+    def _emit_main(self) -> None:
+        buffer = self._buffer
+        subject = self._subject
+        delivered = self._delivered
+        while True:
+            try:
+                item = buffer.get()
+            except BaseException as exc:  # the stream's error, after what was buffered
+                self._fail(exc)
+                return
+            if item is END:
+                return
+            if item is EMPTY:
+                continue
+            assert isinstance(item, ConsumedMessage)
+            try:
+                subject.on_next(item)
+            except Exception as exc:
+                logger.exception("a subscriber of the reactive consumer raised; ending the stream")
+                self._fail(exc)
+                return
+            delivered[TopicPartition(item.topic, item.partition)] = item.offset + 1
+
+    def _fail(self, error: BaseException) -> None:
+        """End the stream with ``error`` (on the emit thread): on_error, then shut the fetcher down."""
+        with self._lock:
+            if self._completed:
+                return
+            self._completed = True
+        self.error = error
+        self._buffer.finish(discard=True)
+        self._request_quit()
+        self._subject.on_error(error if isinstance(error, Exception) else RuntimeError(repr(error)))
+
+    # ------------------------------------------------------------------ fetch thread
+
+    def _space_freed(self) -> None:
+        loop, space = self._loop, self._space
+        if loop is not None and space is not None:
+            try:
+                loop.call_soon_threadsafe(space.set)
+            except RuntimeError:  # the loop already ended
+                logger.debug("space freed after the fetch loop ended")
+
+    def _request_quit(self) -> None:
+        loop, quit_event = self._loop, self._quit
+        if loop is not None and quit_event is not None:
+            try:
+                loop.call_soon_threadsafe(quit_event.set)
+            except RuntimeError:
+                logger.debug("quit requested after the fetch loop ended")
+
+    def _fetch_main(self) -> None:
+        try:
+            asyncio.run(self._fetch())
+        except BaseException as exc:
+            if not self._ready.is_set():
+                self._startup_error = exc
+            self._buffer.finish(exc)
+        finally:
+            if not self._ready.is_set():
+                if self._startup_error is None:
+                    self._startup_error = ConnectionError("the reactive consumer stopped before it was ready")
+                self._ready.set()
+
+    async def _fetch(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._space = asyncio.Event()
+        self._quit = quit_event = asyncio.Event()
+        if self._state != _RUNNING:
+            return
+        client, owned = async_client_for(self._given)
+        consumer: AsyncConsumer | None = None
+        try:
+            await client.connect()
+            inner = self._config.with_options(enable_auto_commit=False)
+            consumer = AsyncConsumer(client, self._topics, config=inner)
+            await consumer.start()
+            self._ready.set()
+            fetching = asyncio.ensure_future(self._fetch_loop(consumer))
+            quitting = asyncio.ensure_future(quit_event.wait())
+            await asyncio.wait([fetching, quitting], return_when=asyncio.FIRST_COMPLETED)
+            if fetching.done() and not fetching.cancelled() and fetching.exception() is not None:
+                # The stream's error: the emitter delivers what is buffered, then on_error, then asks
+                # us to quit; the final commit waits for those deliveries.
+                error = fetching.exception()
+                assert error is not None
+                if not isinstance(error, FlyMQError):
+                    logger.error("the reactive consumer's fetch loop failed", exc_info=error)
+                self._buffer.finish(error)
+                await quitting
+            for task in (fetching, quitting):
+                task.cancel()
+            await asyncio.wait([fetching, quitting])
+        finally:
+            try:
+                if consumer is not None:
+                    await self._commit_delivered(consumer, final=True)
+            finally:
+                if consumer is not None:
+                    await consumer.close()
+                if owned:
+                    await client.close()
+
+    async def _fetch_loop(self, consumer: AsyncConsumer) -> None:
+        buffer = self._buffer
+        space = self._space
+        assert space is not None
+        next_commit = time.monotonic() + self._commit_interval
+        while True:
+            records = await consumer.poll(self._poll_timeout_ms)
+            for record in records:
+                while not buffer.offer(record):  # "block": wait for the emitter to take one
+                    space.clear()
+                    if buffer.offer(record):
+                        break
+                    await space.wait()
+            if self._auto_commit and time.monotonic() >= next_commit:
+                next_commit = time.monotonic() + self._commit_interval
+                await self._commit_delivered(consumer)
+
+    async def _commit_delivered(self, consumer: AsyncConsumer, *, final: bool = False) -> None:
+        if consumer.group_id is None:
+            return
+        offsets = dict(self._delivered)  # a snapshot: the emit thread keeps updating it
+        todo = {tp: offset for tp, offset in offsets.items() if self._committed.get(tp) != offset}
+        if not todo:
+            return
+        try:
+            await consumer.commit(todo)
+            self._committed.update(todo)
+        except FlyMQError as exc:
+            if not final:
+                raise
+            logger.warning("final commit of the reactive consumer failed: %s", exc)
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())

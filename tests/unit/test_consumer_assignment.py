@@ -1,0 +1,54 @@
+"""Client-side partition assignment: deterministic, no duplicates, no gaps."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pyflymq_core.config import ConsumerConfig
+from pyflymq_core.consumer.assignment import assign_partitions, owner_of
+from pyflymq_core.errors import ConfigurationError
+
+
+def test_default_is_every_partition_and_explicit_lists_keep_existing_ones() -> None:
+    assert assign_partitions("t", 4) == [0, 1, 2, 3]
+    assert assign_partitions("t", 4, partitions=[3, 1, 9]) == [1, 3]
+
+
+@given(
+    topics=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=5, unique=True),
+    partitions=st.integers(min_value=1, max_value=40),
+    members=st.integers(min_value=1, max_value=9),
+)
+def test_static_members_split_every_topic_without_duplicates_or_gaps(
+    topics: list[str], partitions: int, members: int
+) -> None:
+    for topic in topics:
+        shares = [
+            assign_partitions(topic, partitions, member_index=i, member_count=members) for i in range(members)
+        ]
+        flat = [p for share in shares for p in share]
+        assert sorted(flat) == list(range(partitions))
+        if partitions >= members:
+            assert all(share for share in shares)  # nobody idles when there is enough to share
+
+
+def test_the_owner_is_stable_across_processes() -> None:
+    # FNV-1a, not Python's randomised hash(): these values must never change between releases.
+    assert [owner_of("orders", p, 2) for p in range(8)] == [0, 1, 0, 1, 0, 1, 0, 1]
+    assert [owner_of("orders", p, 3) for p in range(6)] == [2, 0, 1, 2, 0, 1]
+
+
+def test_single_partition_topics_spread_over_members() -> None:
+    owners = {owner_of(f"topic-{i}", 0, 4) for i in range(40)}
+    assert owners == {0, 1, 2, 3}
+
+
+def test_config_checks_membership_options() -> None:
+    with pytest.raises(ConfigurationError, match="member_index and member_count"):
+        ConsumerConfig(member_index=0)
+    with pytest.raises(ConfigurationError, match="must be below member_count"):
+        ConsumerConfig(member_index=2, member_count=2)
+    with pytest.raises(ConfigurationError, match="either partitions or member_index"):
+        ConsumerConfig(member_index=0, member_count=2, partitions=[0])

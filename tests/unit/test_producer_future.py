@@ -1,0 +1,75 @@
+"""RecordFuture: lazy metadata decoding (same result as the core layout), states, waiting."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pyflymq_core.client import calls
+from pyflymq_core.errors import ProtocolError, TimeoutError
+from pyflymq_core.models import RecordMetadata, fast_model
+from pyflymq_core.producer.accumulator import RecordAccumulator
+from pyflymq_core.producer.future import RecordFuture, decode_metadata
+from pyflymq_core.protocol import encode_response
+
+
+def _payload(**fields: object) -> bytes:
+    values = {
+        "topic": "orders",
+        "partition": 3,
+        "offset": 42,
+        "timestamp": 1_700_000_000_123,
+        "key_size": 8,
+        "value_size": 100,
+    }
+    values.update(fields)
+    return encode_response(1, values)[2]
+
+
+@given(
+    topic=st.text(max_size=40),
+    partition=st.integers(min_value=-(2**31), max_value=2**31 - 1),
+    offset=st.integers(min_value=0, max_value=2**64 - 1),
+    timestamp=st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    key_size=st.integers(min_value=-1, max_value=2**31 - 1),
+)
+def test_fast_decode_equals_the_core_layout(
+    topic: str, partition: int, offset: int, timestamp: int, key_size: int
+) -> None:
+    payload = _payload(
+        topic=topic, partition=partition, offset=offset, timestamp=timestamp, key_size=key_size
+    )
+    expected = fast_model(RecordMetadata)(calls.PRODUCE.decode(payload))
+    assert decode_metadata(payload) == expected
+
+
+def test_malformed_answers_raise_protocol_errors() -> None:
+    with pytest.raises(ProtocolError):
+        decode_metadata(b"\x00")
+    with pytest.raises(ProtocolError):
+        decode_metadata(_payload()[:-3])
+
+
+def _future() -> RecordFuture:
+    acc = RecordAccumulator(
+        buffer_memory=1000, max_block_ms=0, batch_size=100, max_batch_messages=10, linger_ms=0
+    )
+    fut = RecordFuture(acc, "orders", b"", b"frame", None, None)
+    acc.append(fut, 5)
+    return fut
+
+
+def test_states_and_lazy_metadata() -> None:
+    fut = _future()
+    assert not fut.done() and not fut.succeeded() and not fut.failed() and fut.metadata is None
+    assert "pending" in repr(fut)
+    with pytest.raises(TimeoutError, match="not acknowledged within 10 ms"):
+        fut.get(timeout_ms=10)
+    fut._payload = _payload()
+    fut._acc.complete([fut], [], [], 0.0, batch_done=False)
+    assert fut.done() and fut.succeeded() and fut.exception() is None
+    meta = fut.get(timeout_ms=0)
+    assert (meta.topic, meta.partition, meta.offset) == ("orders", 3, 42)
+    assert fut.result() is meta and fut.metadata is meta  # decoded once
+    assert "orders[3]@42" in repr(fut)
