@@ -221,7 +221,7 @@ class AsyncConsumer:
         async with self._start_lock:
             if not self._started:
                 for topic in self._topics:
-                    await self._discover(topic)
+                    await self._discover(topic, late=False)
                 self._next_discovery = _monotonic() + METADATA_RETRY_S
                 self._next_auto_commit = _monotonic() + self._commit_interval
                 self._started = True
@@ -281,8 +281,12 @@ class AsyncConsumer:
 
     # ================================================================== assignment and start offsets
 
-    async def _discover(self, topic: str) -> bool:
-        """Look ``topic`` up and start reading its assigned partitions; ``False`` if it is missing."""
+    async def _discover(self, topic: str, late: bool = True) -> bool:
+        """Look ``topic`` up and start reading its assigned partitions; ``False`` if it is missing.
+
+        ``late``: the topic appeared after the consumer started, so every record in it is newer than
+        the subscription; without a commit it is read from offset 0 (as the sync consumer does).
+        """
         client = self._client
         try:
             metadata = await client.cluster_metadata(topic)
@@ -307,7 +311,7 @@ class AsyncConsumer:
             member_count=cfg.member_count,
         )
         tps = [TopicPartition(topic, p) for p in numbers]
-        offsets, committed = await self._start_offsets(tps)
+        offsets, committed = await self._start_offsets(tps, "earliest" if late else None)
         by_number = {p.partition: p for p in entry.partitions}
         for tp in tps:
             leader = None
@@ -350,11 +354,11 @@ class AsyncConsumer:
         return dict(zip(tps, ends, strict=True))
 
     async def _start_offsets(
-        self, tps: list[TopicPartition]
+        self, tps: list[TopicPartition], reset_override: str | None = None
     ) -> tuple[dict[TopicPartition, int], set[TopicPartition]]:
         """The sync consumer's :func:`~pyflymq_core.consumer.offsets.start_offsets`, pipelined."""
         group_id = self._group_id
-        reset = self._config.auto_offset_reset
+        reset = reset_override or self._config.auto_offset_reset
         if group_id is None:
             if reset == "earliest":
                 return dict.fromkeys(tps, 0), set()
