@@ -51,6 +51,7 @@ from pyflymq_core.consumer.fetcher import (
     IDLE_BACKOFF_MAX_S,
     IDLE_BACKOFF_MIN_S,
     WARN_EVERY_S,
+    take_round_robin,
 )
 from pyflymq_core.consumer.offsets import subscribe_call
 from pyflymq_core.errors import (
@@ -491,34 +492,7 @@ class AsyncConsumer:
 
     def _collect(self, max_records: int) -> list[tuple[_Partition, list[ConsumedMessage]]]:
         """Up to ``max_records`` buffered records, partitions taken in turn (fairness)."""
-        chunks: list[tuple[_Partition, list[ConsumedMessage]]] = []
-        order = self._order
-        count = len(order)
-        if not count:
-            return chunks
-        taken = 0
-        start = self._rr
-        for step in range(count):
-            state = order[(start + step) % count]
-            records = state.records
-            index = state.index
-            available = len(records) - index
-            if not available or state.paused:
-                continue
-            want = max_records - taken
-            chunk = records if index == 0 and available <= want else records[index : index + want]
-            if index + len(chunk) >= len(records):
-                state.records = _EMPTY
-                state.index = 0
-            else:
-                state.index = index + len(chunk)
-            chunks.append((state, chunk))
-            taken += len(chunk)
-            if taken >= max_records:
-                self._rr = (start + step + 1) % count
-                break
-        else:
-            self._rr = (start + 1) % count
+        chunks, self._rr = take_round_robin(self._order, self._rr, max_records)
         return chunks
 
     def _wake(self) -> None:

@@ -694,7 +694,7 @@ class AsyncProducer:
             else:
                 await asyncio.wait_for(wakeup, timeout)
         except asyncio.TimeoutError:
-            pass
+            logger.debug("sender woke up on its timer")  # a bounded wait: deadlines are re-checked
         finally:
             self._wakeup = None
 

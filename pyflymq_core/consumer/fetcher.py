@@ -21,7 +21,8 @@ import logging
 import struct
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from pyflymq_core.client import calls
 from pyflymq_core.client.calls import Call, OutOfStepError, complete
@@ -57,6 +58,51 @@ ERROR_BACKOFF_S = 0.1
 WARN_EVERY_S = 5.0
 
 _EMPTY: list[ConsumedMessage] = []
+
+
+class _Buffered(Protocol):
+    """What :func:`take_round_robin` needs of a partition's fetch state (sync and async alike)."""
+
+    records: list[ConsumedMessage]
+    index: int
+    paused: bool
+
+
+_S = TypeVar("_S", bound=_Buffered)
+
+
+def take_round_robin(
+    order: Sequence[_S], start: int, max_records: int
+) -> tuple[list[tuple[_S, list[ConsumedMessage]]], int]:
+    """Take up to ``max_records`` buffered records, partitions in turn from ``start``.
+
+    Returns the chunks and the partition to start from next time, so no partition starves. Shared
+    by the sync fetcher and the asyncio consumer.
+    """
+    chunks: list[tuple[_S, list[ConsumedMessage]]] = []
+    count = len(order)
+    if not count:
+        return chunks, start
+    taken = 0
+    for step in range(count):
+        state = order[(start + step) % count]
+        records = state.records
+        index = state.index
+        available = len(records) - index
+        if not available or state.paused:
+            continue
+        want = max_records - taken
+        chunk = records if index == 0 and available <= want else records[index : index + want]
+        if index + len(chunk) >= len(records):
+            state.records = _EMPTY
+            state.index = 0
+        else:
+            state.index = index + len(chunk)
+        chunks.append((state, chunk))
+        taken += len(chunk)
+        if taken >= max_records:
+            return chunks, (start + step + 1) % count
+    return chunks, (start + 1) % count
 
 _unpack_head = struct.Struct(">IQ").unpack_from
 _unpack_record = struct.Struct(">QI").unpack_from
@@ -206,34 +252,7 @@ class Fetcher:
 
     def collect(self, max_records: int) -> list[tuple[PartitionState, list[ConsumedMessage]]]:
         """Up to ``max_records`` buffered records, partitions taken in turn (fairness)."""
-        chunks: list[tuple[PartitionState, list[ConsumedMessage]]] = []
-        order = self.order
-        count = len(order)
-        if not count:
-            return chunks
-        taken = 0
-        start = self._rr
-        for step in range(count):
-            state = order[(start + step) % count]
-            records = state.records
-            index = state.index
-            available = len(records) - index
-            if not available or state.paused:
-                continue
-            want = max_records - taken
-            chunk = records if index == 0 and available <= want else records[index : index + want]
-            if index + len(chunk) >= len(records):
-                state.records = _EMPTY
-                state.index = 0
-            else:
-                state.index = index + len(chunk)
-            chunks.append((state, chunk))
-            taken += len(chunk)
-            if taken >= max_records:
-                self._rr = (start + step + 1) % count
-                break
-        else:
-            self._rr = (start + 1) % count
+        chunks, self._rr = take_round_robin(self.order, self._rr, max_records)
         return chunks
 
     def push_back(self, state: PartitionState, records: list[ConsumedMessage], epoch: int) -> None:
