@@ -46,6 +46,7 @@ This module is on the fast import path: it must only import the standard library
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 __all__ = [
@@ -55,10 +56,13 @@ __all__ = [
     "BufferFullError",
     "ConfigurationError",
     "ConnectionError",
+    "ConsumerClosedError",
     "DecryptionError",
+    "DeliveryError",
     "FeatureDisabledError",
     "FlyMQError",
     "GroupNotFoundError",
+    "HandlerFailedError",
     "InvalidArgumentError",
     "InvalidArgumentTypeError",
     "MissingExtraError",
@@ -67,12 +71,14 @@ __all__ = [
     "OffsetOutOfRangeError",
     "PartitionFullError",
     "PartitionNotFoundError",
+    "ProducerClosedError",
     "ProtocolError",
     "SchemaCompatibilityError",
     "SchemaError",
     "SchemaNotFoundError",
     "SchemaValidationError",
     "SecurityError",
+    "SerializationError",
     "ServerError",
     "TimeoutError",
     "TopicNotFoundError",
@@ -590,3 +596,82 @@ class TransactionError(FlyMQError):
         "The transaction is unknown or no longer active (committed, aborted or timed out). "
         "Begin a new transaction."
     )
+
+
+# --------------------------------------------------------------------------- high-level clients
+
+
+class ProducerClosedError(ConnectionError):
+    """``send()`` on a closed producer, or a record abandoned by ``close(timeout)``."""
+
+    default_hint = "Create a new producer; close() waits for queued records unless its timeout expires."
+
+
+class DeliveryError(FlyMQError):
+    """Records the application never heard about failed (raised by ``flush()``/``close()``).
+
+    A failure handed to an ``on_error`` callback, or seen through the record's future
+    (``get()``/``exception()``), counts as reported; every other failure is raised here once, so a
+    fire-and-forget ``send()`` loop followed by ``flush()`` cannot lose records silently.
+    ``futures`` holds the failed records' futures (each with its own ``exception()``).
+    """
+
+    default_hint = (
+        "Inspect the failed futures (error.futures[i].exception()) or pass on_error= to send() to "
+        "handle failures per record; records may be sent again."
+    )
+
+    futures: list[Any]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        futures: Sequence[Any] = (),
+        hint: str | None = None,
+        server_message: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, server_message=server_message)
+        self.futures = list(futures)
+
+
+class ConsumerClosedError(FlyMQError):
+    """The consumer was closed."""
+
+    default_hint = "Create a new consumer."
+
+
+class HandlerFailedError(FlyMQError):
+    """A record failed the handler after every retry and could not be dead-lettered."""
+
+    default_hint = "Fix the handler or the record; with dead_letter=True failed records go to <topic>.dlq."
+
+
+class SerializationError(FlyMQError, ValueError):
+    """A codec could not serialize a value or deserialize a record.
+
+    A value that is well-formed but violates a schema raises :class:`SchemaValidationError`
+    instead, so callers can tell "garbage" from "valid data of the wrong shape".  ``codec`` names
+    the codec; ``direction`` is ``"serialize"`` or ``"deserialize"``.
+    """
+
+    default_hint = (
+        "Check that producer and consumer use the same codec (and schema) for this topic, and that the "
+        "value has the type the codec expects."
+    )
+
+    codec: str
+    direction: str
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        codec: str = "unknown",
+        direction: str = "serialize",
+        hint: str | None = None,
+        server_message: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, server_message=server_message)
+        self.codec = codec
+        self.direction = direction

@@ -54,14 +54,14 @@ from pyflymq_core.config import ProducerConfig
 from pyflymq_core.errors import (
     BufferFullError,
     ConnectionError,
+    DeliveryError,
     FlyMQError,
     NotLeaderError,
+    ProducerClosedError,
     TimeoutError,
 )
 from pyflymq_core.models import RecordMetadata
-from pyflymq_core.producer.accumulator import ProducerClosedError
 from pyflymq_core.producer.encoding import encoder_for
-from pyflymq_core.producer.future import DeliveryError
 from pyflymq_core.producer.producer import build_producer_config
 from pyflymq_core.protocol import Frame
 

@@ -8,8 +8,9 @@ See docs/consumer.md.
 """
 
 from pyflymq_core.consumer.assignment import TopicPartition, assign_partitions
-from pyflymq_core.consumer.consumer import Consumer, ConsumerClosedError, HighLevelConsumer
-from pyflymq_core.consumer.group import ConsumerGroup, HandlerFailedError
+from pyflymq_core.consumer.consumer import Consumer, HighLevelConsumer
+from pyflymq_core.consumer.group import ConsumerGroup
+from pyflymq_core.errors import ConsumerClosedError, HandlerFailedError
 
 __all__ = [
     "Consumer",

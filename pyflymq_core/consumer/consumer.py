@@ -40,6 +40,7 @@ from pyflymq_core.consumer.fetcher import Fetcher, PartitionState
 from pyflymq_core.consumer.offsets import end_offsets, start_offsets
 from pyflymq_core.errors import (
     ConfigurationError,
+    ConsumerClosedError,
     FlyMQError,
     InvalidArgumentError,
     TopicNotFoundError,
@@ -64,12 +65,6 @@ METADATA_RETRY_S = 1.0
 #: A partition argument: a partition number (single-topic consumers), a TopicPartition or a
 #: ``(topic, partition)`` tuple.
 PartitionSpec = Union[int, TopicPartition, tuple[str, int]]  # noqa: UP007 (a runtime alias on 3.10)
-
-
-class ConsumerClosedError(FlyMQError):
-    """The consumer was closed."""
-
-    default_hint = "Create a new consumer."
 
 
 def build_consumer_config(

@@ -32,7 +32,7 @@ from pyflymq_core.config import ConsumerConfig
 from pyflymq_core.consumer.assignment import TopicPartition
 from pyflymq_core.consumer.consumer import HighLevelConsumer
 from pyflymq_core.consumer.dlq import DEFAULT_DLQ_SUFFIX, DeadLetterWriter
-from pyflymq_core.errors import ConfigurationError, FlyMQError
+from pyflymq_core.errors import ConfigurationError, FlyMQError, HandlerFailedError
 from pyflymq_core.models import ConsumedMessage
 
 if TYPE_CHECKING:
@@ -46,12 +46,6 @@ _group_ids = itertools.count(1)
 
 #: Pause after a consumer error (connection trouble) before polling again.
 ERROR_BACKOFF_S = 0.5
-
-
-class HandlerFailedError(FlyMQError):
-    """A record failed the handler after every retry and could not be dead-lettered."""
-
-    default_hint = "Fix the handler or the record; with dead_letter=True failed records go to <topic>.dlq."
 
 
 class _Stopped(Exception):

@@ -5,8 +5,8 @@ Modules: :mod:`.producer` (the public class), :mod:`.accumulator` (shared state)
 :mod:`.wire` (many frames, one write).  See docs/producer.md.
 """
 
-from pyflymq_core.producer.accumulator import ProducerClosedError
-from pyflymq_core.producer.future import DeliveryError, RecordFuture
+from pyflymq_core.errors import DeliveryError, ProducerClosedError
+from pyflymq_core.producer.future import RecordFuture
 from pyflymq_core.producer.producer import HighLevelProducer, Producer
 
 __all__ = ["DeliveryError", "HighLevelProducer", "Producer", "ProducerClosedError", "RecordFuture"]

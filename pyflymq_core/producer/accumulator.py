@@ -27,8 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from pyflymq_core.errors import BufferFullError, FlyMQError, InvalidArgumentError
-from pyflymq_core.errors import ConnectionError as FlyConnectionError
+from pyflymq_core.errors import BufferFullError, FlyMQError, InvalidArgumentError, ProducerClosedError
 from pyflymq_core.models import RecordMetadata
 from pyflymq_core.producer.future import FAILED, PENDING, SUCCEEDED, RecordFuture
 
@@ -49,12 +48,6 @@ WAITING_IO = 3  # woken when a batch completes (window slot, drain) or by a back
 MAX_UNREPORTED = 10_000
 
 Callback = tuple[Callable[..., Any], Any]
-
-
-class ProducerClosedError(FlyConnectionError):
-    """``send()`` on a closed producer, or a record abandoned by ``close(timeout)``."""
-
-    default_hint = "Create a new producer; close() waits for queued records unless its timeout expires."
 
 
 class RecordAccumulator:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pyflymq_core.errors import FlyMQError, TimeoutError
+from pyflymq_core.errors import DeliveryError, FlyMQError, TimeoutError
 from pyflymq_core.models import RecordMetadata, fast_model
 
 if TYPE_CHECKING:
@@ -72,27 +72,6 @@ def decode_metadata(payload: bytes) -> RecordMetadata:
     from pyflymq_core.client import calls
 
     return _build_metadata(calls.PRODUCE.decode(payload))
-
-
-class DeliveryError(FlyMQError):
-    """Records the application never heard about failed (raised by ``flush()``/``close()``).
-
-    A failure handed to an ``on_error`` callback, or seen through the record's future
-    (``get()``/``exception()``), counts as reported; every other failure is raised here once, so a
-    fire-and-forget ``send()`` loop followed by ``flush()`` cannot lose records silently.
-    ``futures`` holds the failed records' futures (each with its own ``exception()``).
-    """
-
-    default_hint = (
-        "Inspect the failed futures (error.futures[i].exception()) or pass on_error= to send() to "
-        "handle failures per record; records may be sent again."
-    )
-
-    futures: list[RecordFuture]
-
-    def __init__(self, message: str, *, futures: list[RecordFuture], hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.futures = futures
 
 
 class RecordFuture:

@@ -33,9 +33,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from pyflymq_core.config import ProducerConfig
-from pyflymq_core.errors import ConfigurationError, FlyMQError, TimeoutError
+from pyflymq_core.errors import (
+    ConfigurationError,
+    DeliveryError,
+    FlyMQError,
+    ProducerClosedError,
+    TimeoutError,
+)
 from pyflymq_core.models import RecordMetadata
-from pyflymq_core.producer.accumulator import ProducerClosedError, RecordAccumulator, run_callbacks
+from pyflymq_core.producer.accumulator import RecordAccumulator, run_callbacks
 from pyflymq_core.producer.encoding import (
     FIXED,
     HEADER4,
@@ -45,7 +51,7 @@ from pyflymq_core.producer.encoding import (
     pack_u32,
     pack_u32_pair,
 )
-from pyflymq_core.producer.future import DeliveryError, RecordFuture
+from pyflymq_core.producer.future import RecordFuture
 from pyflymq_core.producer.sender import Sender
 
 if TYPE_CHECKING:
