@@ -65,6 +65,7 @@ __all__ = [
     "HandlerFailedError",
     "InvalidArgumentError",
     "InvalidArgumentTypeError",
+    "LocatedError",
     "MissingExtraError",
     "NotFoundError",
     "NotLeaderError",
@@ -134,6 +135,35 @@ class FlyMQError(Exception):
 
 
 # --------------------------------------------------------------------------- local / client-side errors
+
+
+class LocatedError(FlyMQError):
+    """Base of the errors about one place in a topic.
+
+    ``topic``, ``partition`` and ``offset`` say where (each ``None`` when unknown or not relevant),
+    so handlers can log, skip (``seek(partition, offset + 1)``) or dead-letter the record without
+    parsing the message.
+    """
+
+    topic: str | None
+    partition: int | None
+    offset: int | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        server_message: str | None = None,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, server_message=server_message)
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+
 
 
 class ConnectionError(FlyMQError, builtins.ConnectionError):
@@ -265,32 +295,13 @@ class ProtocolError(FlyMQError):
         self.server_text = server_text
 
 
-class DecryptionError(FlyMQError):
+class DecryptionError(LocatedError):
     """A record could not be decrypted with the configured key."""
 
     default_hint = (
         "Check that the consumer uses the same encryption key as the producer, "
         "and that the record was written encrypted."
     )
-
-    topic: str | None
-    partition: int | None
-    offset: int | None
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        hint: str | None = None,
-        server_message: str | None = None,
-        topic: str | None = None,
-        partition: int | None = None,
-        offset: int | None = None,
-    ) -> None:
-        super().__init__(message, hint=hint, server_message=server_message)
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
 
 
 # --------------------------------------------------------------------------- server-reported errors
@@ -415,26 +426,10 @@ class TopicNotFoundError(NotFoundError):
         self.topic = topic
 
 
-class PartitionNotFoundError(NotFoundError):
+class PartitionNotFoundError(LocatedError, NotFoundError):
     """The partition number is not below the topic's partition count."""
 
     default_hint = "Use a partition number between 0 and the topic's partition count - 1 (see get_metadata)."
-
-    topic: str | None
-    partition: int | None
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        hint: str | None = None,
-        server_message: str | None = None,
-        topic: str | None = None,
-        partition: int | None = None,
-    ) -> None:
-        super().__init__(message, hint=hint, server_message=server_message)
-        self.topic = topic
-        self.partition = partition
 
 
 class GroupNotFoundError(NotFoundError):
@@ -468,7 +463,7 @@ class UserNotFoundError(NotFoundError):
     default_hint = "Check the username; list users with client.list_users()."
 
 
-class OffsetOutOfRangeError(FlyMQError):
+class OffsetOutOfRangeError(LocatedError):
     """The requested offset is at or past the end of the partition."""
 
     default_hint = (
@@ -476,27 +471,8 @@ class OffsetOutOfRangeError(FlyMQError):
         "or subscribe with mode 'earliest'/'latest'."
     )
 
-    topic: str | None
-    partition: int | None
-    offset: int | None
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        hint: str | None = None,
-        server_message: str | None = None,
-        topic: str | None = None,
-        partition: int | None = None,
-        offset: int | None = None,
-    ) -> None:
-        super().__init__(message, hint=hint, server_message=server_message)
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-
-
-class PartitionFullError(FlyMQError):
+class PartitionFullError(LocatedError):
     """A produce was answered ``EOF``: the partition stopped accepting records.
 
     FlyMQ 1.26.x never rolls a partition's first segment, so a partition refuses new records once its
@@ -507,22 +483,6 @@ class PartitionFullError(FlyMQError):
         "This partition is full on this FlyMQ server version (about 87,381 records per partition). "
         "Use a topic with more partitions, or a new topic."
     )
-
-    topic: str | None
-    partition: int | None
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        hint: str | None = None,
-        server_message: str | None = None,
-        topic: str | None = None,
-        partition: int | None = None,
-    ) -> None:
-        super().__init__(message, hint=hint, server_message=server_message)
-        self.topic = topic
-        self.partition = partition
 
 
 class SecurityError(FlyMQError):
@@ -647,12 +607,13 @@ class HandlerFailedError(FlyMQError):
     default_hint = "Fix the handler or the record; with dead_letter=True failed records go to <topic>.dlq."
 
 
-class SerializationError(FlyMQError, ValueError):
+class SerializationError(LocatedError, ValueError):
     """A codec could not serialize a value or deserialize a record.
 
     A value that is well-formed but violates a schema raises :class:`SchemaValidationError`
     instead, so callers can tell "garbage" from "valid data of the wrong shape".  ``codec`` names
-    the codec; ``direction`` is ``"serialize"`` or ``"deserialize"``.
+    the codec; ``direction`` is ``"serialize"`` or ``"deserialize"``; for a consumed record
+    ``topic``/``partition``/``offset`` say which one.
     """
 
     default_hint = (
@@ -671,7 +632,12 @@ class SerializationError(FlyMQError, ValueError):
         direction: str = "serialize",
         hint: str | None = None,
         server_message: str | None = None,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
     ) -> None:
-        super().__init__(message, hint=hint, server_message=server_message)
+        super().__init__(
+            message, hint=hint, server_message=server_message, topic=topic, partition=partition, offset=offset
+        )
         self.codec = codec
         self.direction = direction

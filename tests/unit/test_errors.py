@@ -174,3 +174,41 @@ def test_readme_example_catches_by_public_names() -> None:
     assert info.value.hint
     with pytest.raises(PublicConnectionError):
         raise ConnectionError("down")
+
+
+@pytest.mark.parametrize(
+    "exc_type",
+    [
+        errors.DecryptionError,
+        errors.OffsetOutOfRangeError,
+        errors.PartitionFullError,
+        errors.PartitionNotFoundError,
+        errors.SerializationError,
+    ],
+    ids=lambda t: t.__name__,
+)
+def test_located_errors_say_where(exc_type: type[errors.LocatedError]) -> None:
+    exc = exc_type("bad record", topic="orders", partition=2, offset=41)
+    assert isinstance(exc, errors.LocatedError)
+    assert (exc.topic, exc.partition, exc.offset) == ("orders", 2, 41)
+    restored = pickle.loads(pickle.dumps(exc))
+    assert (restored.topic, restored.partition, restored.offset) == ("orders", 2, 41)
+    assert str(restored) == "bad record"
+
+
+def test_partition_not_found_is_still_a_not_found_error() -> None:
+    exc = errors.PartitionNotFoundError("no partition 9", topic="t", partition=9)
+    assert isinstance(exc, NotFoundError)
+    assert exc.offset is None
+
+
+def test_serialization_error_keeps_codec_direction_and_is_a_value_error() -> None:
+    exc = errors.SerializationError("not JSON", codec="json", direction="deserialize", topic="t", offset=3)
+    assert isinstance(exc, ValueError)
+    assert (exc.codec, exc.direction, exc.topic, exc.partition, exc.offset) == (
+        "json",
+        "deserialize",
+        "t",
+        None,
+        3,
+    )
