@@ -39,7 +39,7 @@ from collections.abc import Callable
 
 from pyflymq_core.errors import ConnectionError
 from pyflymq_transports.base import AsyncTransport, ServerAddress, TransportOptions
-from pyflymq_transports.tls import _VERIFY_HINT, InsecureTransportWarning, build_ssl_context
+from pyflymq_transports.tls import VERIFY_HINT, InsecureTransportWarning, build_ssl_context
 
 __all__ = ["AsyncTcpTransport", "AsyncTlsTransport"]
 
@@ -388,7 +388,7 @@ class AsyncTlsTransport(AsyncTcpTransport):
             )
         except ssl.SSLCertVerificationError as exc:
             raise ConnectionError(
-                f"TLS handshake with {self.address} failed: {exc.verify_message or exc}", hint=_VERIFY_HINT
+                f"TLS handshake with {self.address} failed: {exc.verify_message or exc}", hint=VERIFY_HINT
             ) from exc
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise ConnectionError(f"TLS handshake with {self.address} timed out") from exc

@@ -49,6 +49,7 @@ _POLLOUT = getattr(select, "POLLOUT", 4)
 #: ``struct timeval`` for SO_RCVTIMEO; Linux only (other platforms use poll + MSG_DONTWAIT).
 _RCVTIMEO = struct.Struct("@ll") if sys.platform.startswith("linux") else None
 RECV_BUFFER = 256 * 1024
+_monotonic = time.monotonic
 _POLL_FAILURE = (
     getattr(select, "POLLERR", 8) | getattr(select, "POLLHUP", 16) | getattr(select, "POLLNVAL", 32)
 )
@@ -187,43 +188,56 @@ class TcpTransport(Transport):
     # -- the paths the connection uses --------------------------------------------------------------
 
     def recv_timeout(self, max_bytes: int, timeout: float | None) -> bytes:
-        sock = self.socket
-        buffer = self._buffer
-        size = min(max_bytes, len(buffer))
-        if _RCVTIMEO is not None:
-            # One blocking recv per read: SO_RCVTIMEO bounds it without a poll() syscall first.
-            # The option is lowered (to half the remaining time, so it is not reset on every call)
-            # only when it could overshoot this call's deadline; EAGAIN means "not yet", re-check.
-            if timeout is None:
+        sock = self._sock
+        if sock is None or self._closed:
+            raise ConnectionError(f"connection to {self.address} is closed")
+        size = max_bytes if max_bytes < RECV_BUFFER else RECV_BUFFER
+        if _RCVTIMEO is None:  # pragma: no cover - not Linux
+            return self._recv_polled(sock, size, timeout)
+        # One blocking recv per read: SO_RCVTIMEO bounds it without a poll() syscall first.  The
+        # option is changed (to half the time left, so it is not reset on every call) only when it
+        # could overshoot this call's deadline or is far shorter than it; EAGAIN means "not yet".
+        rcvtimeo = self._rcvtimeo
+        if timeout is None:
+            if rcvtimeo != 0.0:
                 self._set_rcvtimeo(0.0)
-                count = sock.recv_into(buffer, size)
-                return bytes(self._view[:count])
-            deadline = time.monotonic() + timeout
-            while True:
-                if self._rcvtimeo == 0.0 or self._rcvtimeo > timeout:
-                    self._set_rcvtimeo(max(0.001, timeout / 2 if timeout > 0.01 else timeout))
-                try:
-                    count = sock.recv_into(buffer, size)
-                except BlockingIOError:
-                    timeout = deadline - time.monotonic()
-                    if timeout <= 0:
-                        raise builtins.TimeoutError("timed out") from None
-                    continue
-                return bytes(self._view[:count])
+            return self._view[: sock.recv_into(self._buffer, size)].tobytes()
+        if rcvtimeo == 0.0 or rcvtimeo > timeout or rcvtimeo * 8.0 < timeout:
+            rcvtimeo = max(0.001, timeout / 2 if timeout > 0.01 else timeout)
+            self._set_rcvtimeo(rcvtimeo)
+        try:
+            return self._view[: sock.recv_into(self._buffer, size)].tobytes()
+        except BlockingIOError:
+            # SO_RCVTIMEO ran out (the clock is read only now, off the fast path).
+            deadline = _monotonic() + timeout - rcvtimeo
+        while True:
+            timeout = deadline - _monotonic()
+            if timeout <= 0:
+                raise builtins.TimeoutError("timed out")
+            if self._rcvtimeo > timeout:
+                self._set_rcvtimeo(max(0.001, timeout))
+            try:
+                return self._view[: sock.recv_into(self._buffer, size)].tobytes()
+            except BlockingIOError:
+                continue
+
+    def _recv_polled(
+        self, sock: Socket, size: int, timeout: float | None
+    ) -> bytes:  # pragma: no cover - platforms without SO_RCVTIMEO
         poller = self._read_poll
-        if poller is None:  # pragma: no cover - no poll on this platform
+        if poller is None:  # no poll on this platform
             sock.settimeout(timeout)
             return sock.recv(size)
         if timeout is None:
             return sock.recv(size)
-        deadline = time.monotonic() + timeout
-        while True:  # pragma: no cover - Linux uses SO_RCVTIMEO above
+        deadline = _monotonic() + timeout
+        while True:
             if not poller.poll(_poll_ms(timeout)):
                 raise builtins.TimeoutError("timed out")
             try:
                 return sock.recv(size, _DONTWAIT)
             except BlockingIOError:
-                timeout = deadline - time.monotonic()
+                timeout = deadline - _monotonic()
                 if timeout <= 0:
                     raise builtins.TimeoutError("timed out") from None
 
@@ -238,7 +252,9 @@ class TcpTransport(Transport):
         self._rcvtimeo = seconds
 
     def send_timeout(self, data: bytes, timeout: float | None) -> None:
-        sock = self.socket
+        sock = self._sock
+        if sock is None or self._closed:
+            raise ConnectionError(f"connection to {self.address} is closed")
         if not _HAS_POLL:  # pragma: no cover - no poll on this platform
             sock.settimeout(timeout)
             sock.sendall(data)
@@ -249,10 +265,10 @@ class TcpTransport(Transport):
             sent = 0
         if sent == len(data):
             return
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else _monotonic() + timeout
         view = memoryview(data)[sent:]
         while view:
-            remaining = None if deadline is None else deadline - time.monotonic()
+            remaining = None if deadline is None else deadline - _monotonic()
             wait_for(sock, _POLLOUT, remaining)
             try:
                 sent = sock.send(view, _DONTWAIT)

@@ -31,14 +31,15 @@ from pyflymq_core.errors import ConnectionError
 from pyflymq_transports.base import ServerAddress, Transport, TransportOptions
 from pyflymq_transports.tcp import open_socket, wait_for
 
-__all__ = ["InsecureTransportWarning", "TlsTransport", "build_ssl_context"]
+__all__ = ["VERIFY_HINT", "InsecureTransportWarning", "TlsTransport", "build_ssl_context"]
 
 logger = logging.getLogger("pyflymq.transport")
 
 _POLLIN = getattr(select, "POLLIN", 1)
 _POLLOUT = getattr(select, "POLLOUT", 4)
 
-_VERIFY_HINT = (
+#: The hint of a failed certificate verification (shared with the asyncio TLS transport).
+VERIFY_HINT = (
     "The server certificate could not be verified. Pass the CA that signed it with tls_ca_file=..., "
     "check that the host name matches the certificate, or (testing only) tls_insecure_skip_verify=True."
 )
@@ -118,7 +119,7 @@ class TlsTransport(Transport):
         except ssl.SSLCertVerificationError as exc:
             raw.close()
             raise ConnectionError(
-                f"TLS handshake with {self.address} failed: {exc.verify_message or exc}", hint=_VERIFY_HINT
+                f"TLS handshake with {self.address} failed: {exc.verify_message or exc}", hint=VERIFY_HINT
             ) from exc
         except builtins.TimeoutError as exc:
             raw.close()

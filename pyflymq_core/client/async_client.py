@@ -25,9 +25,7 @@ the connection.  A client belongs to the event loop it first connected on.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import time
 import weakref
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -35,20 +33,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyflymq_core.client import calls
 from pyflymq_core.client.async_connection import AsyncConnection
-from pyflymq_core.client.base import ClientBase, build_config
-from pyflymq_core.client.calls import Call, OutOfStepError, complete, op_name
-from pyflymq_core.client.cluster import resolve_leader_address
-from pyflymq_core.client.connection import NotSentError
+from pyflymq_core.client.base import AUTH_STORE_OPS, NEEDS_METADATA, ClientBase, RetryPolicy, build_config
+from pyflymq_core.client.calls import Call
 from pyflymq_core.config import ClientConfig
 from pyflymq_core.errors import (
-    AuthenticationError,
-    AuthorizationError,
     ConfigurationError,
     ConnectionError,
-    FeatureDisabledError,
     FlyMQError,
     InvalidArgumentError,
-    NotLeaderError,
     TimeoutError,
     TopicNotFoundError,
     UnsupportedOperationError,
@@ -92,13 +84,8 @@ T = TypeVar("T")
 #: ``factory(address, options) -> AsyncTransport``: what the registry returns per URL scheme.
 AsyncTransportFactory = Callable[[ServerAddress, TransportOptions], AsyncTransport]
 
-#: Opcodes that read the server's user/ACL store: they crash a server whose authentication is off.
-_AUTH_STORE_OPS = frozenset(int(op) for op in range(OpCode.USER_CREATE, OpCode.ROLE_LIST + 1))
-_PRODUCE = int(OpCode.PRODUCE)
-_client_ids = itertools.count(1)
 
-
-class AsyncFlyMQClient(ClientBase):
+class AsyncFlyMQClient(ClientBase[AsyncConnection]):
     """An asyncio FlyMQ client.
 
     Constructed like :class:`FlyMQClient` (``AsyncFlyMQClient("a:9092,b:9092", request_timeout_ms=500,
@@ -118,30 +105,13 @@ class AsyncFlyMQClient(ClientBase):
         transport_factory: AsyncTransportFactory | None = None,
         **options: Any,
     ) -> None:
-        super().__init__(build_config(bootstrap_servers, config, username, password, options))
-        cfg = self._config
-        self._id = next(_client_ids)
-        self._transport_factory = transport_factory
-        self._request_timeout = cfg.request_timeout
-        self._max_retries = cfg.max_retries
-        self._closed = False
+        super().__init__(
+            build_config(bootstrap_servers, config, username, password, options), transport_factory
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connect_lock: asyncio.Lock | None = None
         self._closing: asyncio.Event | None = None
-        self._primary: AsyncConnection | None = None
-        self._pool: dict[ServerAddress, AsyncConnection] = {}
-        self._last_good = 0
-        self._credentials: tuple[str, str] | None = None
-        if cfg.username is not None and cfg.password is not None:
-            self._credentials = (cfg.username, cfg.password.get_secret_value())
-        self._auth_disabled_warned = False
-        self._reconnects = 0
-        self._requests = 0
-        self._errors = 0
         self._keepalive: asyncio.Task[None] | None = None
-        from pyflymq_core.plugins import get_lifecycle
-
-        self._lifecycle = get_lifecycle()
 
     # ================================================================== lifecycle
 
@@ -160,7 +130,7 @@ class AsyncFlyMQClient(ClientBase):
         keepalive, self._keepalive = self._keepalive, None
         if keepalive is not None and keepalive is not asyncio.current_task():
             keepalive.cancel()
-        connections = [c for c in (self._primary, *self._pool.values()) if c is not None]
+        connections = self._connections()
         self._primary = None
         self._pool.clear()
         for conn in connections:
@@ -168,11 +138,6 @@ class AsyncFlyMQClient(ClientBase):
         if self._lifecycle.active:
             self._lifecycle.client_closed(self)
         logger.debug("async client %s closed", self._id)
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
 
     async def __aenter__(self) -> AsyncFlyMQClient:
         return await self.connect()
@@ -185,19 +150,7 @@ class AsyncFlyMQClient(ClientBase):
     ) -> None:
         await self.close()
 
-    def __repr__(self) -> str:
-        conn = self._primary
-        where = conn.label if conn is not None and not conn.closed else "not connected"
-        state = "closed" if self._closed else where
-        return f"<AsyncFlyMQClient #{self._id} {state}>"
-
     # ================================================================== connections
-
-    @property
-    def connected_server(self) -> str | None:
-        """``host:port`` of the current bootstrap connection (``None`` when not connected)."""
-        conn = self._primary
-        return None if conn is None or conn.closed else str(conn.address)
 
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
         """The client's loop: the running one at first use; calls from another loop are refused."""
@@ -216,7 +169,7 @@ class AsyncFlyMQClient(ClientBase):
         return loop
 
     def _new_transport(self, address: ServerAddress) -> AsyncTransport:
-        factory = self._transport_factory
+        factory: AsyncTransportFactory | None = self._transport_factory
         if factory is None:
             from pyflymq_core.plugins import get_registry
 
@@ -244,55 +197,33 @@ class AsyncFlyMQClient(ClientBase):
         except BaseException:
             await conn.close("authentication failed")
             raise
-        logger.info("connected to %s%s", conn.label, f" as {conn.username!r}" if conn.username else "")
-        if self._lifecycle.active:
-            self._lifecycle.client_connected(self, str(address))
+        self._connected(conn, address)
         return conn
 
     async def _connect_bootstrap(self) -> AsyncConnection:
-        """Connect to the first bootstrap server that answers, in rounds with backoff."""
-        servers = self._servers
-        order = servers[self._last_good :] + servers[: self._last_good]
-        rounds = 1 + self._max_retries
-        reasons: dict[str, str] = {}
-        for round_index in range(rounds):
-            for address in order:
+        """Connect to the first bootstrap server that answers (:class:`BootstrapPlan` decides)."""
+        plan = self._bootstrap_plan()
+        for round_index in range(plan.rounds):
+            for address in plan.order:
                 if self._closed:
-                    raise ConnectionError("the client was closed while connecting")
+                    raise self._interrupted_error()
                 try:
                     conn = await self._open(address)
-                except (AuthenticationError, AuthorizationError, ConfigurationError):
-                    raise
-                except (ConnectionError, TimeoutError) as exc:
-                    reasons[str(address)] = str(exc)
-                    logger.warning("cannot use %s: %s", address, exc)
-                    continue
                 except FlyMQError as exc:
-                    reasons[str(address)] = f"{type(exc).__name__}: {exc}"
-                    logger.warning("cannot use %s: %s", address, exc)
-                    continue
-                self._last_good = servers.index(address)
+                    if plan.failed(address, exc):
+                        continue
+                    raise
+                self._last_good = plan.index(address)
                 return conn
-            if round_index + 1 < rounds:
-                delay = self._config.retry_delay
-                logger.info(
-                    "no FlyMQ server reachable (round %d of %d); retrying in %.3g s",
-                    round_index + 1,
-                    rounds,
-                    delay,
-                )
+            delay = plan.pause(round_index)
+            if delay is not None:
                 assert self._closing is not None
                 try:
                     await asyncio.wait_for(self._closing.wait(), delay)
                 except asyncio.TimeoutError:
                     continue
-                raise ConnectionError("the client was closed while connecting")
-        tried = [(str(a), reasons.get(str(a), "not tried")) for a in servers]
-        detail = "; ".join(f"{addr}: {why}" for addr, why in tried)
-        raise ConnectionError(
-            f"could not connect to any FlyMQ server ({rounds} round{'s' if rounds != 1 else ''}): {detail}",
-            servers_tried=tried,
-        )
+                raise self._interrupted_error()
+        raise plan.exhausted()
 
     async def _primary_connection(self) -> AsyncConnection:
         """The live bootstrap connection, reconnecting (with failover) when it was lost."""
@@ -301,11 +232,11 @@ class AsyncFlyMQClient(ClientBase):
             return conn
         self._bind_loop()
         if self._closed:
-            raise ConnectionError("the client is closed", hint="Create a new client.")
+            raise self._closed_error()
         assert self._connect_lock is not None
         async with self._connect_lock:
             if self._closed:
-                raise ConnectionError("the client is closed", hint="Create a new client.")
+                raise self._closed_error()
             conn = self._primary
             if conn is not None and not conn.closed:
                 return conn
@@ -327,7 +258,7 @@ class AsyncFlyMQClient(ClientBase):
         assert self._connect_lock is not None
         async with self._connect_lock:
             if self._closed:
-                raise ConnectionError("the client is closed", hint="Create a new client.")
+                raise self._closed_error()
             conn = self._pool.get(address)
             if conn is None or conn.closed:
                 conn = self._pool[address] = await self._open(address)
@@ -345,14 +276,9 @@ class AsyncFlyMQClient(ClientBase):
 
     async def _keepalive_tick(self, idle_after: float) -> None:
         """A LIST_TOPICS on every connection idle for ``idle_after`` s (no authentication needed)."""
-        if self._closed:
-            return
-        for conn in [c for c in (self._primary, *self._pool.values()) if c is not None]:
-            if conn.closed or conn.in_flight or conn.idle_for() < idle_after:
-                continue
-            call = calls.list_topics()
+        for conn in self._keepalive_due(idle_after):
             try:
-                complete(call, await conn.request(call.op, call.payload, timeout=self._request_timeout))
+                await self._attempt(conn, calls.list_topics())
                 logger.debug("keep-alive sent on %s", conn.label)
             except FlyMQError as exc:
                 logger.info("keep-alive on %s failed (%s); the next call reconnects", conn.label, exc)
@@ -361,169 +287,86 @@ class AsyncFlyMQClient(ClientBase):
 
     async def _probe_auth(self, conn: AsyncConnection) -> bool:
         """Whether the server behind ``conn`` enforces authentication (LIST_GROUPS probe)."""
-        if conn.username is not None:
-            return True
-        if conn.auth_enabled is None:
-            call = calls.auth_probe()
+        if self._auth_probe_due(conn):
             try:
-                complete(call, await conn.request(call.op, call.payload, timeout=self._request_timeout))
-            except (AuthenticationError, AuthorizationError):
-                conn.auth_enabled = True
+                await self._attempt(conn, calls.auth_probe())
+            except FlyMQError as exc:
+                self._auth_probed(conn, exc)
             else:
-                conn.auth_enabled = False
-        return conn.auth_enabled
+                self._auth_probed(conn, None)
+        return self._auth_enforced(conn)
 
     async def _login(self, conn: AsyncConnection, username: str, password: str) -> AuthResult:
         """AUTH on ``conn`` — only after the probe said the server enforces authentication."""
         if not await self._probe_auth(conn):
-            if not self._auth_disabled_warned:
-                self._auth_disabled_warned = True
-                logger.warning(
-                    "%s has authentication disabled: credentials are not sent (AUTH would crash it)",
-                    conn.label,
-                )
-            return AuthResult(success=False, username="", roles=[])
-        call = calls.authenticate(username, password)
-        result = complete(call, await conn.request(call.op, call.payload, timeout=self._request_timeout))
+            return self._login_skipped(conn)
+        result = await self._attempt(conn, calls.authenticate(username, password))
         conn.username = result.username
         return result
-
-    async def _require_auth_server(self, conn: AsyncConnection, call: Call[Any]) -> None:
-        if not await self._probe_auth(conn):
-            raise FeatureDisabledError(
-                f"{op_name(call.op)} needs authentication to be enabled on the server, and {conn.label} "
-                "has it disabled (FlyMQ 1.26 crashes on user, ACL and role requests in that mode)",
-                hint="Enable auth in the server configuration to manage users, ACLs and roles.",
-            )
 
     # ================================================================== request execution
 
     async def _route(self, call: Call[Any]) -> AsyncConnection:
-        if call.op == _PRODUCE and call.key and not self._metadata.standalone:
+        if self._routed(call):
             return await self._route_keyed(call)
         return await self._primary_connection()
 
     async def _route_keyed(self, call: Call[Any]) -> AsyncConnection:
         """The partition leader's connection for a keyed produce (the bootstrap one in doubt)."""
         primary = await self._primary_connection()
-        topic = call.topic
-        assert topic is not None and call.key is not None
-        entry = self._metadata.get(topic)
-        if entry is None:
+        target = self._route_target(call, primary.address)
+        if target is NEEDS_METADATA:
+            assert call.topic is not None
             try:
-                metadata = await self._execute(calls.cluster_metadata(topic), primary)
-            except TopicNotFoundError:
-                entry = self._metadata.put_unknown(topic)
+                metadata = await self._execute(calls.cluster_metadata(call.topic), primary)
             except FlyMQError as exc:
-                logger.info("no cluster metadata for %r (%s); sending to %s", topic, exc, primary.label)
-                return primary
+                target = self._route_after_metadata(call, primary, None, exc)
             else:
-                self._metadata.put_metadata(metadata)
-                if metadata.standalone:
-                    return primary
-                entry = self._metadata.get(topic) or self._metadata.put_unknown(topic)
-        if entry.cluster_id == "standalone":
-            return primary
-        leader = entry.leader_for_key(call.key)
-        if leader is None:
-            return primary
-        address = resolve_leader_address(leader, primary.address)
-        if address == primary.address:
+                target = self._route_after_metadata(call, primary, metadata, None)
+        if target is None:
             return primary
         try:
-            return await self._connection_to(address)
+            return await self._connection_to(target)
         except (ConnectionError, TimeoutError) as exc:
-            logger.warning("partition leader %s unreachable (%s); sending to %s", address, exc, primary.label)
+            self._leader_unreachable(target, exc, primary)
             return primary
 
+    async def _attempt(self, conn: AsyncConnection, call: Call[T]) -> T:
+        """One observed attempt of ``call`` on ``conn`` (counters, lifecycle hooks; no policy)."""
+        started = self._observe_start(call)
+        try:
+            frame = await conn.request(call.op, call.payload, self._request_timeout, call.compress)
+        except FlyMQError as exc:
+            self._observe_end(started, call, None, exc)
+            raise
+        return self._completed(started, call, frame)
+
     async def _execute(self, call: Call[T], conn: AsyncConnection | None = None) -> T:
-        """Send ``call`` and return its result, applying the sync client's retry and redirect policy."""
+        """Send ``call`` and return its result: the policy loop of the sync client (attempts on
+        (re)routed connections, steps decided by :class:`RetryPolicy`), awaiting instead of blocking."""
         if self._closed:
-            raise ConnectionError("the client is closed", hint="Create a new client.")
+            raise self._closed_error()
         if self._loop is not None and asyncio.get_running_loop() is not self._loop:
             self._bind_loop()  # raises the explanatory error
-        lifecycle = self._lifecycle
-        timeout = self._request_timeout
-        attempts = 0
-        redirected = False
+        policy: RetryPolicy | None = None
         while True:
             if conn is None or conn.closed:
                 conn = await self._route(call)
-            if call.op in _AUTH_STORE_OPS:
-                await self._require_auth_server(conn, call)
-            started = time.monotonic() if lifecycle.active else 0.0
-            if started:
-                lifecycle.before_request(self, call.op, len(call.payload))
-            self._requests += 1
-            frame = None
+            if call.op in AUTH_STORE_OPS and not await self._probe_auth(conn):
+                raise self._auth_store_refused(conn, call)
             try:
-                frame = await conn.request(call.op, call.payload, timeout, call.compress)
-                result = complete(call, frame)
-            except NotSentError as exc:
-                # Provably never written (the connection was already dead): safe to send again.
-                self._after(started, call, frame, exc)
-                attempts += 1
-                if attempts > self._max_retries + 1:
-                    raise
-                logger.info("%s not sent (%s); reconnecting", call.describe(), exc)
-                conn = None
-                continue
-            except OutOfStepError as exc:
-                self._after(started, call, frame, exc)
-                await conn.close(str(exc))
-                raise
-            except NotLeaderError as exc:
-                self._after(started, call, frame, exc)
-                if redirected or not exc.leader_addr:
-                    raise
-                redirected = True
-                if call.topic is not None:
-                    self._metadata.invalidate(call.topic)
-                target = resolve_leader_address(exc.leader_addr, conn.address)
-                logger.info(
-                    "%s: %s is not the leader; retrying once on %s", call.describe(), conn.label, target
-                )
-                conn = await self._connection_to(target)
-                continue
-            except TimeoutError as exc:
-                self._after(started, call, frame, exc)
-                if call.write:
-                    raise TimeoutError(
-                        f"{call.describe()}: {exc}; the request was sent, so it may or may not have been "
-                        "applied (it is not retried automatically)",
-                        hint=exc.hint,
-                    ) from exc
-                raise
-            except ConnectionError as exc:
-                self._after(started, call, frame, exc)
-                if call.idempotent and attempts < self._max_retries:
-                    attempts += 1
-                    logger.warning(
-                        "%s failed (%s); retrying (%d/%d)", call.describe(), exc, attempts, self._max_retries
-                    )
-                    conn = None
-                    continue
-                if call.write:
-                    raise ConnectionError(
-                        f"{call.describe()} failed: {exc}. The request was sent, so it may or may not have "
-                        "been applied; it was not retried automatically",
-                        hint="Check whether the write happened (e.g. fetch the topic) before retrying it.",
-                    ) from exc
-                raise
+                return await self._attempt(conn, call)
             except FlyMQError as exc:
-                self._after(started, call, frame, exc)
-                raise
-            if started:
-                self._after(started, call, frame, None)
-            return result
-
-    def _after(self, started: float, call: Call[Any], frame: Any, error: BaseException | None) -> None:
-        if error is not None:
-            self._errors += 1
-        if started:
-            self._lifecycle.after_response(
-                self, call.op, None if frame is None else frame[0], time.monotonic() - started, error
-            )
+                if policy is None:
+                    policy = self._retry_policy(call)
+                step = policy.after(exc, conn)
+                if step.error is not None:
+                    if step.close:
+                        await conn.close(str(exc))
+                    if step.error is exc:
+                        raise
+                    raise step.error from exc
+                conn = None if step.target is None else await self._connection_to(step.target)
 
     # ================================================================== high-level producer / consumer
 
@@ -784,10 +627,7 @@ class AsyncFlyMQClient(ClientBase):
         """Authenticate the connection (and every future reconnect) as ``username``."""
         conn = await self._primary_connection()
         if not await self._probe_auth(conn):
-            raise FeatureDisabledError(
-                f"{conn.label} has authentication disabled; there is nothing to authenticate against",
-                hint="Enable auth in the server configuration, or connect without credentials.",
-            )
+            raise self._nothing_to_authenticate(conn)
         result = await self._execute(calls.authenticate(username, password), conn)
         conn.username = result.username
         self._credentials = (username, password)
@@ -896,18 +736,6 @@ class AsyncFlyMQClient(ClientBase):
         return await self._execute(calls.audit_export(query, export_format))
 
     # ================================================================== introspection
-
-    def metrics(self) -> dict[str, Any]:
-        """Client-side counters: requests, errors, reconnects, open connections, in-flight requests."""
-        connections = [c for c in (self._primary, *self._pool.values()) if c is not None and not c.closed]
-        return {
-            "requests": self._requests,
-            "errors": self._errors,
-            "reconnects": self._reconnects,
-            "connections": len(connections),
-            "in_flight": sum(c.in_flight for c in connections),
-            "connected_server": self.connected_server,
-        }
 
     async def connection(self) -> AsyncConnection:
         """The live bootstrap :class:`AsyncConnection`, for pipelining with ``submit()`` (advanced)."""

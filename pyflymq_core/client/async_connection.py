@@ -50,7 +50,7 @@ from pyflymq_core.protocol import (
 )
 from pyflymq_transports.base import AsyncTransport
 
-__all__ = ["AsyncConnection", "Entry", "ResponseSink"]
+__all__ = ["AsyncConnection", "Entry", "ResponseSink", "wait_for_response"]
 
 logger = logging.getLogger("pyflymq.connection")
 
@@ -490,6 +490,22 @@ class AsyncConnection:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"open, {len(self._pending)} in flight"
         return f"<AsyncConnection {self.label} {state}>"
+
+
+async def wait_for_response(future: asyncio.Future[Frame], timeout: float) -> Frame | None:
+    """The response frame of ``future`` (from :meth:`AsyncConnection.submit`) if it arrives within
+    ``timeout`` s, else ``None`` — harmlessly.
+
+    The asyncio counterpart of :meth:`~pyflymq_core.client.connection.PendingResponse.wait_for`:
+    unlike ``asyncio.wait_for(future, timeout)`` the future is not cancelled, so the request stays
+    in flight and a later ``await future`` (or another call of this) still gets the response.
+    Raises the request's error if it failed.  Cancelling the caller does not cancel ``future``.
+    """
+    if not future.done():
+        await asyncio.wait((future,), timeout=max(timeout, 0.0))
+        if not future.done():
+            return None
+    return future.result()
 
 
 def _discard(future: asyncio.Future[Frame]) -> None:

@@ -1,5 +1,22 @@
-"""What the sync and asyncio clients share besides the operations: configuration, addresses,
-transport options, the value seam and the metadata cache.  No I/O.
+"""What the sync and asyncio clients share: configuration, addresses, transport options, the value
+seam, the metadata cache, and every *decision* of the request policy.  No I/O.
+
+The two clients differ only in how they wait (threads and locks vs. the event loop).  Everything
+they decide is here, once, so they cannot drift apart:
+
+* :class:`RetryPolicy` — what a failed request leads to: re-send on a fresh connection (never
+  written, or an idempotent read after a connection loss), follow a ``not leader`` answer once,
+  close an out-of-step connection, or fail with an error that says whether a write may have been
+  applied.
+* :class:`BootstrapPlan` — the failover order over the bootstrap servers, in rounds with backoff,
+  which errors stop the search, and the final error naming every server tried and why.
+* Authentication decisions (:class:`ClientBase` ``_auth_*`` methods): when to probe whether the
+  server enforces authentication, what the probe's answer means, and the errors for operations a
+  server without authentication cannot serve (FlyMQ 1.26 crashes on AUTH and user/ACL requests
+  when authentication is off).
+* Keyed-produce routing (``_route_target``): which partition leader a record should go to.
+* Observation (``_observe_start``/``_observe_end``): request counters and the lifecycle hooks, the
+  same for ordinary calls, the authentication probe, AUTH itself and keep-alive requests.
 
 The value seam: every produced value goes through :meth:`ClientBase._encode_value` and every
 consumed value through :meth:`ClientBase._decode_value` (the call builders receive
@@ -11,17 +28,74 @@ payload is replayed verbatim by the server).
 
 from __future__ import annotations
 
+import itertools
+import logging
+import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
-from pyflymq_core.client.calls import ValueDecoder, ValueEncoder
-from pyflymq_core.client.cluster import MetadataCache
+from pyflymq_core.client.calls import Call, OutOfStepError, ValueDecoder, ValueEncoder, complete, op_name
+from pyflymq_core.client.cluster import MetadataCache, RouteEntry, resolve_leader_address
+from pyflymq_core.client.connection import NotSentError
 from pyflymq_core.client.schema_guard import SchemaGuard
 from pyflymq_core.config import ClientConfig
-from pyflymq_core.errors import ConfigurationError
+from pyflymq_core.errors import (
+    AuthenticationError,
+    AuthorizationError,
+    ConfigurationError,
+    ConnectionError,
+    FeatureDisabledError,
+    FlyMQError,
+    NotLeaderError,
+    TimeoutError,
+    TopicNotFoundError,
+)
+from pyflymq_core.models import AuthResult, ClusterMetadata
+from pyflymq_core.protocol import Frame, OpCode
 from pyflymq_transports.base import ServerAddress, TransportOptions, parse_address
 
-__all__ = ["ClientBase", "build_config"]
+__all__ = [
+    "AUTH_STORE_OPS",
+    "NEEDS_METADATA",
+    "BootstrapPlan",
+    "ClientBase",
+    "ConnectionState",
+    "RetryPolicy",
+    "Step",
+    "build_config",
+]
+
+logger = logging.getLogger("pyflymq.client")
+
+#: Opcodes that read the server's user/ACL store: they crash a server whose authentication is off.
+AUTH_STORE_OPS = frozenset(int(op) for op in range(OpCode.USER_CREATE, OpCode.ROLE_LIST + 1))
+_PRODUCE = int(OpCode.PRODUCE)
+_client_ids = itertools.count(1)
+
+#: ``_route_target`` answer: the topic's partition layout must be fetched first.
+NEEDS_METADATA = ServerAddress("", 0, "needs-metadata")
+
+
+class ConnectionState(Protocol):
+    """What the policy reads and records on a connection (sync or asyncio)."""
+
+    address: ServerAddress
+    label: str
+    close_reason: str | None
+    username: str | None
+    auth_enabled: bool | None
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def in_flight(self) -> int: ...
+
+    def idle_for(self) -> float: ...
+
+
+ConnT = TypeVar("ConnT", bound=ConnectionState)
+T = TypeVar("T")
 
 
 def build_config(
@@ -57,11 +131,163 @@ def build_config(
     return config.with_options(**changes) if changes else config
 
 
-class ClientBase:
-    """Configuration-derived state common to every client flavour."""
+# --------------------------------------------------------------------------- the retry policy
 
-    def __init__(self, config: ClientConfig) -> None:
+
+class Step(NamedTuple):
+    """What the request loop does after a failed attempt, decided by :meth:`RetryPolicy.after`.
+
+    ``error is None``: send the call again — to ``target`` when given (a reported leader), else on
+    a freshly routed connection.  Otherwise raise ``error`` (chained to the failure when it is a
+    different object), after closing the connection first when ``close`` is set (out of step).
+    """
+
+    error: FlyMQError | None
+    target: ServerAddress | None = None
+    close: bool = False
+
+
+_RESEND = Step(None)
+
+
+class RetryPolicy:
+    """The retry and redirect decisions for one call, across its attempts (sans-IO).
+
+    * Never written (:class:`NotSentError`, the connection was found dead first): always safe to
+      send again — up to ``max_retries + 1`` times.
+    * Connection lost after writing: only idempotent reads are re-sent (``max_retries`` times); a
+      write fails saying it may or may not have been applied (never silently re-sent).
+    * Timeout: a write's error says it may have been applied; nothing is re-sent.
+    * ``not leader`` with a leader address: followed once (the topic's routing entry is dropped).
+    * A response that does not answer the request: the connection is closed.
+    """
+
+    __slots__ = ("attempts", "call", "max_retries", "metadata", "redirected")
+
+    def __init__(self, call: Call[Any], max_retries: int, metadata: MetadataCache) -> None:
+        self.call = call
+        self.max_retries = max_retries
+        self.metadata = metadata
+        self.attempts = 0
+        self.redirected = False
+
+    def after(self, exc: FlyMQError, conn: ConnectionState) -> Step:
+        """The next step after attempt failed with ``exc`` on ``conn``."""
+        call = self.call
+        if isinstance(exc, NotSentError):
+            self.attempts += 1
+            if self.attempts > self.max_retries + 1:
+                return Step(exc)
+            logger.info("%s not sent (%s); reconnecting", call.describe(), exc)
+            return _RESEND
+        if isinstance(exc, OutOfStepError):
+            return Step(exc, close=True)
+        if isinstance(exc, NotLeaderError):
+            if self.redirected or not exc.leader_addr:
+                return Step(exc)
+            self.redirected = True
+            if call.topic is not None:
+                self.metadata.invalidate(call.topic)
+            target = resolve_leader_address(exc.leader_addr, conn.address)
+            logger.info("%s: %s is not the leader; retrying once on %s", call.describe(), conn.label, target)
+            return Step(None, target)
+        if isinstance(exc, TimeoutError):
+            if call.write:
+                return Step(
+                    TimeoutError(
+                        f"{call.describe()}: {exc}; the request was sent, so it may or may not have been "
+                        "applied (it is not retried automatically)",
+                        hint=exc.hint,
+                    )
+                )
+            return Step(exc)
+        if isinstance(exc, ConnectionError):
+            if call.idempotent and self.attempts < self.max_retries:
+                self.attempts += 1
+                logger.warning(
+                    "%s failed (%s); retrying (%d/%d)", call.describe(), exc, self.attempts, self.max_retries
+                )
+                return _RESEND
+            if call.write:
+                return Step(
+                    ConnectionError(
+                        f"{call.describe()} failed: {exc}. The request was sent, so it may or may not have "
+                        "been applied; it was not retried automatically",
+                        hint="Check whether the write happened (e.g. fetch the topic) before retrying it.",
+                    )
+                )
+        return Step(exc)
+
+
+# --------------------------------------------------------------------------- bootstrap and failover
+
+
+class BootstrapPlan:
+    """The failover search over the bootstrap list (sans-IO): the clients connect, this decides.
+
+    Servers are tried in order starting with the last one that worked, in ``rounds`` rounds
+    ``delay`` seconds apart.  Authentication and configuration errors end the search at once
+    (another server would refuse the same credentials); anything else is recorded and the next
+    server is tried.  :meth:`exhausted` is the error naming every server and why it failed.
+    """
+
+    def __init__(self, servers: list[ServerAddress], last_good: int, max_retries: int, delay: float) -> None:
+        self.servers = servers
+        self.order = servers[last_good:] + servers[:last_good]
+        self.rounds = 1 + max_retries
+        self.delay = delay
+        self.reasons: dict[str, str] = {}
+
+    def failed(self, address: ServerAddress, exc: FlyMQError) -> bool:
+        """Record that ``address`` failed with ``exc``; ``False`` when the search must stop (re-raise)."""
+        if isinstance(exc, (AuthenticationError, AuthorizationError, ConfigurationError)):
+            return False
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            self.reasons[str(address)] = str(exc)
+        else:
+            self.reasons[str(address)] = f"{type(exc).__name__}: {exc}"
+        logger.warning("cannot use %s: %s", address, exc)
+        return True
+
+    def index(self, address: ServerAddress) -> int:
+        """The position of the server that answered (the next search starts there)."""
+        return self.servers.index(address)
+
+    def pause(self, round_index: int) -> float | None:
+        """Seconds to wait after round ``round_index`` failed (``None`` after the last round)."""
+        if round_index + 1 >= self.rounds:
+            return None
+        logger.info(
+            "no FlyMQ server reachable (round %d of %d); retrying in %.3g s",
+            round_index + 1,
+            self.rounds,
+            self.delay,
+        )
+        return self.delay
+
+    def exhausted(self) -> ConnectionError:
+        """The error once every round failed."""
+        tried = [(str(a), self.reasons.get(str(a), "not tried")) for a in self.servers]
+        detail = "; ".join(f"{addr}: {why}" for addr, why in tried)
+        rounds = self.rounds
+        return ConnectionError(
+            f"could not connect to any FlyMQ server ({rounds} round{'s' if rounds != 1 else ''}): {detail}",
+            servers_tried=tried,
+        )
+
+
+# --------------------------------------------------------------------------- the shared client state
+
+
+class ClientBase(Generic[ConnT]):
+    """Configuration-derived state and the policy decisions common to every client flavour."""
+
+    def __init__(self, config: ClientConfig, transport_factory: Any = None) -> None:
         self._config = config
+        self._id = next(_client_ids)
+        self._transport_factory = transport_factory
+        self._request_timeout = config.request_timeout
+        self._max_retries = config.max_retries
         default_scheme = "flymqs" if config.tls_enabled else "flymq"
         self._servers: list[ServerAddress] = [
             parse_address(server, default_scheme=default_scheme) for server in config.bootstrap_servers
@@ -77,6 +303,20 @@ class ClientBase:
         self._metadata = MetadataCache(config.metadata_max_age_ms / 1000.0)
         self._schemas = SchemaGuard()
         self._compress = config.compression == "gzip"
+        self._closed = False
+        self._primary: ConnT | None = None
+        self._pool: dict[ServerAddress, ConnT] = {}
+        self._last_good = 0
+        self._credentials: tuple[str, str] | None = None
+        if config.username is not None and config.password is not None:
+            self._credentials = (config.username, config.password.get_secret_value())
+        self._auth_disabled_warned = False
+        self._reconnects = 0
+        self._requests = 0
+        self._errors = 0
+        from pyflymq_core.plugins import get_lifecycle
+
+        self._lifecycle = get_lifecycle()
         #: ``None`` while the value seam is the identity (skips a call per message on hot paths).
         self._value_encoder: ValueEncoder | None = None
         self._value_decoder: ValueDecoder | None = None
@@ -89,6 +329,8 @@ class ClientBase:
                 self._value_encoder = transform.encode
                 self._value_decoder = transform.decode
 
+    # -- configuration and state ------------------------------------------------------------------
+
     @property
     def config(self) -> ClientConfig:
         """The configuration this client runs with (immutable)."""
@@ -98,6 +340,203 @@ class ClientBase:
     def bootstrap_servers(self) -> list[ServerAddress]:
         """The parsed bootstrap list."""
         return list(self._servers)
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._closed
+
+    @property
+    def connected_server(self) -> str | None:
+        """``host:port`` of the current bootstrap connection (``None`` when not connected)."""
+        conn = self._primary
+        return None if conn is None or conn.closed else str(conn.address)
+
+    def _connections(self) -> list[ConnT]:
+        """Every connection (bootstrap + pooled)."""
+        return [c for c in (self._primary, *self._pool.values()) if c is not None]
+
+    def metrics(self) -> dict[str, Any]:
+        """Client-side counters: requests, errors, reconnects, open connections, in-flight requests."""
+        connections = [c for c in self._connections() if not c.closed]
+        return {
+            "requests": self._requests,
+            "errors": self._errors,
+            "reconnects": self._reconnects,
+            "connections": len(connections),
+            "in_flight": sum(c.in_flight for c in connections),
+            "connected_server": self.connected_server,
+        }
+
+    def __repr__(self) -> str:
+        conn = self._primary
+        where = conn.label if conn is not None and not conn.closed else "not connected"
+        state = "closed" if self._closed else where
+        return f"<{type(self).__name__} #{self._id} {state}>"
+
+    @staticmethod
+    def _closed_error() -> ConnectionError:
+        """The error of any call on a closed client."""
+        return ConnectionError("the client is closed", hint="Create a new client.")
+
+    @staticmethod
+    def _interrupted_error() -> ConnectionError:
+        """The error of a bootstrap interrupted by ``close()``."""
+        return ConnectionError("the client was closed while connecting")
+
+    def _bootstrap_plan(self) -> BootstrapPlan:
+        """A fresh failover search over the bootstrap list."""
+        return BootstrapPlan(self._servers, self._last_good, self._max_retries, self._config.retry_delay)
+
+    def _retry_policy(self, call: Call[Any]) -> RetryPolicy:
+        """The retry and redirect decisions for one call."""
+        return RetryPolicy(call, self._max_retries, self._metadata)
+
+    def _connected(self, conn: ConnT, address: ServerAddress) -> None:
+        """A connection to ``address`` is open (and authenticated when credentials were given)."""
+        logger.info("connected to %s%s", conn.label, f" as {conn.username!r}" if conn.username else "")
+        if self._lifecycle.active:
+            self._lifecycle.client_connected(self, str(address))
+
+    # -- observation --------------------------------------------------------------------------------
+
+    def _observe_start(self, call: Call[Any]) -> float:
+        """Count a request about to be sent; the lifecycle start time (0.0 when nobody observes)."""
+        self._requests += 1
+        lifecycle = self._lifecycle
+        if not lifecycle.active:
+            return 0.0
+        lifecycle.before_request(self, call.op, len(call.payload))
+        return time.monotonic()
+
+    def _completed(self, started: float, call: Call[T], frame: Frame) -> T:
+        """The result of an attempt whose response ``frame`` arrived (its server error raised), observed."""
+        try:
+            result = complete(call, frame)
+        except FlyMQError as exc:
+            self._observe_end(started, call, frame, exc)
+            raise
+        if started:
+            self._observe_end(started, call, frame, None)
+        return result
+
+    def _observe_end(self, started: float, call: Call[Any], frame: Any, error: BaseException | None) -> None:
+        """Count a failure; report the response (or the failure) to the lifecycle hooks."""
+        if error is not None:
+            self._errors += 1
+        if started:
+            self._lifecycle.after_response(
+                self, call.op, None if frame is None else frame[0], time.monotonic() - started, error
+            )
+
+    # -- authentication -------------------------------------------------------------------------
+
+    def _auth_probe_due(self, conn: ConnT) -> bool:
+        """Whether it is still unknown if the server behind ``conn`` enforces authentication."""
+        return conn.username is None and conn.auth_enabled is None
+
+    def _auth_probed(self, conn: ConnT, error: FlyMQError | None) -> None:
+        """Record the LIST_GROUPS probe's outcome: refused = enforced, answered = off."""
+        if error is None:
+            conn.auth_enabled = False
+        elif isinstance(error, (AuthenticationError, AuthorizationError)):
+            conn.auth_enabled = True
+        else:
+            raise error
+
+    def _auth_enforced(self, conn: ConnT) -> bool:
+        """Whether the server enforces authentication (after the probe, if one was due)."""
+        return conn.username is not None or bool(conn.auth_enabled)
+
+    def _login_skipped(self, conn: ConnT) -> AuthResult:
+        """Credentials given, but the server has authentication off: do not send them (warned once)."""
+        if not self._auth_disabled_warned:
+            self._auth_disabled_warned = True
+            logger.warning(
+                "%s has authentication disabled: credentials are not sent (AUTH would crash it)",
+                conn.label,
+            )
+        return AuthResult(success=False, username="", roles=[])
+
+    def _auth_store_refused(self, conn: ConnT, call: Call[Any]) -> FeatureDisabledError:
+        """The error of a user/ACL/role request to a server without authentication."""
+        return FeatureDisabledError(
+            f"{op_name(call.op)} needs authentication to be enabled on the server, and {conn.label} "
+            "has it disabled (FlyMQ 1.26 crashes on user, ACL and role requests in that mode)",
+            hint="Enable auth in the server configuration to manage users, ACLs and roles.",
+        )
+
+    def _nothing_to_authenticate(self, conn: ConnT) -> FeatureDisabledError:
+        """The error of ``authenticate()`` on a server without authentication."""
+        return FeatureDisabledError(
+            f"{conn.label} has authentication disabled; there is nothing to authenticate against",
+            hint="Enable auth in the server configuration, or connect without credentials.",
+        )
+
+    # -- routing --------------------------------------------------------------------------------
+
+    def _routed(self, call: Call[Any]) -> bool:
+        """Whether ``call`` may have to go to another node than the bootstrap one (a keyed produce)."""
+        return call.op == _PRODUCE and bool(call.key) and not self._metadata.standalone
+
+    def _route_target(self, call: Call[Any], primary: ServerAddress) -> ServerAddress | None:
+        """The partition leader a keyed produce should go to; ``None`` = the bootstrap connection,
+        :data:`NEEDS_METADATA` = fetch the topic's layout first and ask :meth:`_route_after_metadata`."""
+        assert call.topic is not None
+        entry = self._metadata.get(call.topic)
+        if entry is None:
+            return NEEDS_METADATA
+        return self._leader_of(call, entry, primary)
+
+    def _route_after_metadata(
+        self,
+        call: Call[Any],
+        primary: ConnT,
+        metadata: ClusterMetadata | None,
+        error: FlyMQError | None,
+    ) -> ServerAddress | None:
+        """:meth:`_route_target` once CLUSTER_METADATA answered ``metadata`` or failed with ``error``."""
+        topic = call.topic
+        assert topic is not None
+        if error is not None:
+            if not isinstance(error, TopicNotFoundError):
+                logger.info("no cluster metadata for %r (%s); sending to %s", topic, error, primary.label)
+                return None
+            entry = self._metadata.put_unknown(topic)
+        else:
+            assert metadata is not None
+            self._metadata.put_metadata(metadata)
+            if metadata.standalone:
+                return None
+            entry = self._metadata.get(topic) or self._metadata.put_unknown(topic)
+        return self._leader_of(call, entry, primary.address)
+
+    def _leader_of(self, call: Call[Any], entry: RouteEntry, primary: ServerAddress) -> ServerAddress | None:
+        """The leader of the key's partition, unless it is the bootstrap server (or unknown)."""
+        if entry.cluster_id == "standalone":
+            return None
+        assert call.key is not None
+        leader = entry.leader_for_key(call.key)
+        if leader is None:
+            return None
+        address = resolve_leader_address(leader, primary)
+        return None if address == primary else address
+
+    def _leader_unreachable(self, address: ServerAddress, exc: FlyMQError, primary: ConnT) -> None:
+        logger.warning("partition leader %s unreachable (%s); sending to %s", address, exc, primary.label)
+
+    # -- keep-alive -----------------------------------------------------------------------------
+
+    def _keepalive_due(self, idle_after: float) -> list[ConnT]:
+        """The open connections idle for ``idle_after`` s with nothing in flight (the server drops a
+        connection idle for 5 minutes)."""
+        if self._closed:
+            return []
+        return [
+            c for c in self._connections() if not c.closed and not c.in_flight and c.idle_for() >= idle_after
+        ]
+
+    # -- the value seam -------------------------------------------------------------------------
 
     def _encode_value(self, topic: str, value: bytes) -> bytes:
         """Seam applied to every produced value (encryption when configured)."""

@@ -131,8 +131,16 @@ class Spec(Generic[T]):
         """The request payload for ``fields`` (through the protocol layer's compiled layout)."""
         encoder = self._encode
         if encoder is None:
-            encoder = self._encode = request_layout(self.op).encode
+            encoder = self.encoder
         return encoder(fields)
+
+    @property
+    def encoder(self) -> Callable[[Mapping[str, Any]], bytes]:
+        """The request encoder (compiled on first use); hot paths call it directly."""
+        encoder = self._encode
+        if encoder is None:
+            encoder = self._encode = request_layout(self.op).encode
+        return encoder
 
     @property
     def decode(self) -> Callable[[bytes], dict[str, Any]]:
@@ -218,7 +226,6 @@ def complete(call: Call[T], frame: Frame) -> T:
 
 # --------------------------------------------------------------------------- result parsers
 
-_build_record = fast_model(RecordMetadata)
 _build_message = fast_model(ConsumedMessage)
 _build_fetch = fast_model(FetchResult)
 
@@ -227,8 +234,17 @@ _new = object.__new__
 _MESSAGE_FIELDS = fields_set(ConsumedMessage)  # shared: ConsumedMessage is frozen (see fast_model)
 
 
+_RECORD_FIELDS = fields_set(RecordMetadata)  # shared: RecordMetadata is frozen (see fast_model)
+
+
 def _record(fields: dict[str, Any], call: Call[Any]) -> RecordMetadata:
-    return _build_record(fields)
+    # fast_model's fill, inlined: every produce returns one (a call less on the hottest path).
+    record = _new(RecordMetadata)
+    _set_dict(record, fields)
+    _set_fields_set(record, _RECORD_FIELDS)
+    _set_extra(record, None)
+    _set_private(record, None)
+    return record
 
 
 def _nothing(fields: dict[str, Any], call: Call[Any]) -> None:
@@ -527,6 +543,20 @@ del _OP
 _PRODUCE_OVERHEAD = v.PRODUCE_OVERHEAD
 _check_produce = v.check_produce
 
+#: Topic names that passed validation (a ``str`` cannot change, so the verdict holds); bounded.
+_CHECKED_TOPICS: set[str] = set()
+_CHECKED_TOPICS_MAX = 4096
+#: A value (no key) up to this size always fits in one PRODUCE request, whatever the (valid) topic.
+_FAST_VALUE_MAX = v.MAX_REQUEST_PAYLOAD - _PRODUCE_OVERHEAD - v.STR16_MAX
+
+
+def _remember_topic(name: str) -> None:
+    """Note a validated topic name, so the next produce to it skips the checks."""
+    if type(name) is str:
+        if len(_CHECKED_TOPICS) >= _CHECKED_TOPICS_MAX:
+            _CHECKED_TOPICS.clear()
+        _CHECKED_TOPICS.add(name)
+
 
 def produce(
     topic: str,
@@ -536,11 +566,24 @@ def produce(
     compress: bool = False,
 ) -> Call[RecordMetadata]:
     """PRODUCE (0x01).  The partition field is ignored by the server and always sent as -1."""
-    name, key_bytes, value_bytes = _check_produce(topic, key, value)
+    if (
+        key is None
+        and type(topic) is str
+        and topic in _CHECKED_TOPICS
+        and type(value) is bytes
+        and len(value) <= _FAST_VALUE_MAX
+    ):
+        # The common case, validated without a call: a topic already checked, a bytes value.
+        name, key_bytes, value_bytes = topic, b"", value
+    else:
+        name, key_bytes, value_bytes = _check_produce(topic, key, value)
+        _remember_topic(name)
     if encode_value is not None:
         value_bytes = encode_value(name, value_bytes)
         v.check_payload_size(_PRODUCE_OVERHEAD + len(name) + len(key_bytes) + len(value_bytes))
-    payload = PRODUCE.encode({"topic": name, "key": key_bytes, "value": value_bytes, "partition": -1})
+    payload = (PRODUCE._encode or PRODUCE.encoder)(
+        {"topic": name, "key": key_bytes, "value": value_bytes, "partition": -1}
+    )
     return Call(PRODUCE, payload, name, None, None, key_bytes, compress)
 
 

@@ -16,8 +16,11 @@ The FlyMQ server answers the requests of a connection strictly in order and has 
   :class:`~pyflymq_core.errors.ConnectionError`, and the client above reconnects on the next call.
 * Frames are parsed without a size cap: the server may answer with more than 32 MiB (a large FETCH).
 
-:meth:`Connection.submit` is the pipelining primitive (used by the high-level producer); it returns a
-:class:`PendingResponse` to ``wait()`` on.  :meth:`Connection.request` is submit + wait.
+:meth:`Connection.submit` / :meth:`Connection.submit_frames` are the pipelining primitives (the
+high-level producer writes a whole batch of frames in one ``send`` with the latter); they return
+:class:`PendingResponse` objects to ``wait()`` on.  ``PendingResponse.wait_for(timeout)`` waits without
+the timeout being fatal: it returns ``None`` and leaves the request in flight (a consumer's ``poll``
+returns on time while its FETCH is still out).  :meth:`Connection.request` is submit + wait.
 """
 
 from __future__ import annotations
@@ -52,10 +55,13 @@ logger = logging.getLogger("pyflymq.connection")
 RECV_SIZE = 256 * 1024
 #: A connection idle longer than this is checked for a server-side close before the next write.
 STALE_CHECK_AFTER_S = 1.0
+#: The shortest wait of :meth:`PendingResponse.wait_for`: long enough to read what already arrived.
+MIN_WAIT_S = 0.001
 
 _monotonic = time.monotonic
 _allocate_lock = _thread.allocate_lock
 _LockType = _thread.LockType
+_tuple_new = tuple.__new__
 
 _PENDING = 0
 _DONE = 1
@@ -107,9 +113,28 @@ class PendingResponse:
         """The response frame; ``TimeoutError`` after ``timeout`` s (the connection is then closed),
         ``ConnectionError`` when the connection failed before the response came."""
         if self._state == _PENDING:
-            self._conn._await(self, None if timeout is None else _monotonic() + timeout)
+            self._conn._await(self, None if timeout is None else _monotonic() + timeout, True)
         if self._state == _DONE:
             return self._frame  # type: ignore[return-value]
+        assert self._error is not None
+        raise self._error
+
+    def wait_for(self, timeout: float) -> Frame | None:
+        """The response frame if it arrives within ``timeout`` s, else ``None`` — harmlessly.
+
+        Unlike :meth:`wait`, running out of time is not an error: the request stays in flight, the
+        connection stays open and in step, and a later ``wait()``/``wait_for()`` still gets this
+        response (other pending requests are not affected).  The wait lasts at least
+        :data:`MIN_WAIT_S`, so ``wait_for(0)`` still picks up a response that already arrived.
+        Raises the request's error if it failed (e.g. ``ConnectionError`` when the connection
+        broke).
+        """
+        if self._state == _PENDING:
+            self._conn._await(self, _monotonic() + max(timeout, MIN_WAIT_S), False)
+            if self._state == _PENDING:
+                return None
+        if self._state == _DONE:
+            return self._frame
         assert self._error is not None
         raise self._error
 
@@ -164,6 +189,8 @@ class Connection:
         self._write_lock = threading.Lock()
         self._io_lock: threading.Lock | None = None if transport.full_duplex else threading.Lock()
         self._reading = False
+        #: Whether the parser holds part of a frame (the one-whole-frame fast path is then off).
+        self._partial = False
         self._closed = False
         self.close_reason: str | None = None
         self.last_activity = _monotonic()
@@ -211,10 +238,55 @@ class Connection:
     def submit_frame(self, op: int, frame: bytes, timeout: float | None = None) -> PendingResponse:
         """Like :meth:`submit` for an already encoded frame (header included)."""
         pending = PendingResponse(self, op)
-        with self._write_lock:
+        self._write(op, frame, (pending,), timeout, _monotonic())
+        return pending
+
+    def submit_frames(
+        self, op: int, data: bytes, count: int, *, timeout: float | None = None
+    ) -> list[PendingResponse]:
+        """Write ``count`` already encoded request frames of opcode ``op`` (concatenated in ``data``)
+        in one send; return their pending responses, in order.
+
+        The server answers each frame separately, in order, so each gets its own
+        :class:`PendingResponse`.  ``timeout`` bounds the write only.  Raises :class:`NotSentError`
+        when nothing was written (closed or dead connection), ``ConnectionError``/``TimeoutError``
+        when the write failed part way (the connection is then closed and every pending request
+        fails; any of the frames may have been received).
+        """
+        pendings = [PendingResponse(self, op) for _ in range(count)]
+        self._write(op, data, pendings, timeout, _monotonic())
+        return pendings
+
+    def request(self, op: int, payload: bytes, timeout: float | None = None, compress: bool = False) -> Frame:
+        """Send one request and wait for its response frame; ``timeout`` covers both."""
+        now = _monotonic()
+        deadline = None if timeout is None else now + timeout
+        if compress or len(payload) > MAX_REQUEST_PAYLOAD:
+            frame = encode_request_frame(op, payload, compress=compress)  # compresses / refuses
+        else:
+            frame = encode_frame(op, FLAG_BINARY, payload)
+        pending = PendingResponse(self, op)
+        self._write(op, frame, (pending,), timeout, now)
+        self._await(pending, deadline, True)
+        if pending._state == _DONE:
+            return pending._frame  # type: ignore[return-value]
+        assert pending._error is not None
+        raise pending._error
+
+    def _write(
+        self, op: int, data: bytes, entries: Sequence[PendingResponse], timeout: float | None, now: float
+    ) -> None:
+        """FIFO-append ``entries`` and write ``data`` (their frames) in one send, under the write lock.
+
+        The one write path of :meth:`submit_frame`, :meth:`submit_frames` and :meth:`request`;
+        ``now`` is the caller's monotonic clock reading.  (Locks are taken with acquire/release
+        rather than ``with``: a lock's ``__exit__`` costs a few hundred ns per request.)
+        """
+        lock = self._write_lock
+        lock.acquire()
+        try:
             if self._closed:
                 raise NotSentError(f"connection to {self.label} is closed ({self.close_reason or 'closed'})")
-            now = _monotonic()
             if (
                 now - self.last_activity > STALE_CHECK_AFTER_S
                 and not self._pending
@@ -223,13 +295,13 @@ class Connection:
                 reason = "the server closed the idle connection"
                 self.close(reason)
                 raise NotSentError(f"connection to {self.label}: {reason}")
-            self._pending.append(pending)
+            self._pending.extend(entries)
             try:
                 if self._io_lock is None:
-                    self.transport.send_timeout(frame, timeout)
+                    self.transport.send_timeout(data, timeout)
                 else:
                     with self._io_lock:
-                        self.transport.send_timeout(frame, timeout)
+                        self.transport.send_timeout(data, timeout)
             except builtins.TimeoutError as exc:
                 shown = "the timeout" if timeout is None else f"{timeout:g} s"
                 self._fail_all(
@@ -239,39 +311,34 @@ class Connection:
                     reason="write timed out",
                     cause=exc,
                 )
+                what = op_name(op) if len(entries) == 1 else f"{len(entries)} {op_name(op)} requests"
                 raise TimeoutError(
-                    f"could not write {op_name(op)} to {self.label} within {shown}; "
-                    "part of it may have been sent"
+                    f"could not write {what} to {self.label} within {shown}; part of it may have been sent"
                 ) from exc
             except (OSError, ValueError) as exc:
                 error = ConnectionError(f"connection to {self.label} failed while writing: {exc}")
                 self._fail_all(error, reason=f"write failed: {exc}", cause=exc)
                 raise error from exc
             self.last_activity = now
-        return pending
-
-    def request(self, op: int, payload: bytes, timeout: float | None = None, compress: bool = False) -> Frame:
-        """Send one request and wait for its response frame; ``timeout`` covers both."""
-        deadline = None if timeout is None else _monotonic() + timeout
-        if compress or len(payload) > MAX_REQUEST_PAYLOAD:
-            frame = encode_request_frame(op, payload, compress=compress)  # compresses / refuses
-        else:
-            frame = encode_frame(op, FLAG_BINARY, payload)
-        pending = self.submit_frame(op, frame, timeout)
-        if pending._state == _PENDING:
-            self._await(pending, deadline)
-        if pending._state == _DONE:
-            return pending._frame  # type: ignore[return-value]
-        assert pending._error is not None
-        raise pending._error
+        finally:
+            lock.release()
 
     # -- receiving --------------------------------------------------------------------------------
 
-    def _await(self, pending: PendingResponse, deadline: float | None) -> None:
-        """Wait until ``pending`` is done, reading the socket ourselves when nobody else is."""
+    def _await(self, pending: PendingResponse, deadline: float | None, expire: bool) -> None:
+        """Wait until ``pending`` is done, reading the socket ourselves when nobody else is.
+
+        At ``deadline``, ``expire`` fails the request with TimeoutError and closes the connection
+        (:meth:`PendingResponse.wait`); without it the wait just ends, leaving everything in flight
+        (:meth:`PendingResponse.wait_for`).
+
+        The first waiter takes the reader role: it reads frames and completes pendings in order
+        (its own and any earlier ones) until its own response is in, then hands the role on.
+        """
         state = self._state
         while True:
-            with state:
+            state.acquire()
+            try:
                 if pending._state != _PENDING:
                     return
                 if self._closed:
@@ -288,52 +355,58 @@ class Connection:
                     signal = pending._signal = _allocate_lock()
                     signal.acquire()
                 self._sleepers.append(pending)
+            finally:
+                state.release()
             if deadline is None:
                 signal.acquire()
             else:
                 remaining = deadline - _monotonic()
                 if remaining <= 0 or not signal.acquire(timeout=remaining):
-                    with state:
+                    if not expire:
+                        self._stop_sleeping(pending)
+                        return
+                    state.acquire()
+                    try:
                         if pending._state != _PENDING:
                             return
+                    finally:
+                        state.release()
                     self._expire(pending, deadline)
                     return
-        self._read_until(pending, deadline)
-
-    def _read_until(self, pending: PendingResponse, deadline: float | None) -> None:
-        """Reader role: read frames, complete pendings in order, until ``pending`` is done."""
-        transport = self.transport
-        parser = self._parser
-        state = self._state
+        # The reader role.
+        recv = self.transport.recv_timeout
         queue = self._pending
         io_lock = self._io_lock
         try:
             while True:
                 if deadline is None:
-                    remaining = None
+                    left = None
                 else:
-                    remaining = deadline - _monotonic()
-                    if remaining <= 0:
+                    left = deadline - _monotonic()
+                    if left <= 0:
                         raise builtins.TimeoutError("timed out")
                 if io_lock is None:
-                    data = transport.recv_timeout(RECV_SIZE, remaining)
+                    data = recv(RECV_SIZE, left)
                 else:
                     with io_lock:
-                        data = transport.recv_timeout(RECV_SIZE, remaining)
+                        data = recv(RECV_SIZE, left)
                 if not data:
                     raise EOFError
                 frames: Sequence[Frame] | None = None
-                if not parser.buffered and len(data) >= HEADER_SIZE:
+                if not self._partial and len(data) >= HEADER_SIZE:
                     # Fast path: the read holds exactly one whole frame (the common case).
                     op, flags, length = parse_header(data)
                     if len(data) == HEADER_SIZE + length:
-                        frames = (Frame(op, flags, data[HEADER_SIZE:]),)
+                        frames = (_tuple_new(Frame, (op, flags, data[HEADER_SIZE:])),)
                 if frames is None:
+                    parser = self._parser
                     frames = parser.feed(data)
+                    self._partial = parser.buffered != 0
                     if not frames:
                         continue
                 callbacks: list[tuple[Callable[[PendingResponse], None], PendingResponse]] | None = None
-                with state:
+                state.acquire()
+                try:
                     for frame in frames:
                         if not queue:
                             raise ProtocolError(
@@ -355,13 +428,21 @@ class Connection:
                         self._reading = False
                         if self._sleepers:
                             self._wake_next_reader()
+                finally:
+                    state.release()
                 if callbacks:
                     for fn, done in callbacks:
                         _run_callback(fn, done)
                 if finished:
                     return
         except builtins.TimeoutError:
-            self._expire(pending, deadline)
+            if expire:
+                self._expire(pending, deadline)
+            else:
+                with state:
+                    self._reading = False
+                    if self._sleepers:
+                        self._wake_next_reader()
         except EOFError:
             self._fail_all(
                 ConnectionError(
@@ -389,6 +470,18 @@ class Connection:
                 cause=exc,
             )
             raise
+
+    def _stop_sleeping(self, pending: PendingResponse) -> None:
+        """A waiter that is not reading gives up (``wait_for``): leave no trace, hand on the reader role."""
+        with self._state:
+            if pending in self._sleepers:
+                self._sleepers.remove(pending)
+            # else a waker popped it: it may have handed us the reader role, passed on below
+            signal = pending._signal
+            if signal is not None and not signal.locked():
+                signal.acquire()  # a wake-up came after the timeout: re-arm for the next wait
+            if not self._reading and self._sleepers:
+                self._wake_next_reader()
 
     def _wake_next_reader(self) -> None:
         """Under ``_state``: wake the first sleeping waiter still pending, to take the reader role."""

@@ -22,32 +22,24 @@ Thread-safe: any number of threads may share one client; their requests are pipe
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyflymq_core import validation as v
 from pyflymq_core.client import calls
-from pyflymq_core.client.base import ClientBase, build_config
-from pyflymq_core.client.calls import Call, OutOfStepError, complete, op_name
-from pyflymq_core.client.cluster import resolve_leader_address
-from pyflymq_core.client.connection import Connection, NotSentError
+from pyflymq_core.client.base import AUTH_STORE_OPS, NEEDS_METADATA, ClientBase, RetryPolicy, build_config
+from pyflymq_core.client.calls import Call, complete
+from pyflymq_core.client.connection import Connection
 from pyflymq_core.client.keepalive import KeepAlive
 from pyflymq_core.client.transactions import Transaction
 from pyflymq_core.config import ClientConfig, ConsumerConfig, ProducerConfig
 from pyflymq_core.errors import (
-    AuthenticationError,
-    AuthorizationError,
-    ConfigurationError,
     ConnectionError,
-    FeatureDisabledError,
     FlyMQError,
     InvalidArgumentError,
-    NotLeaderError,
     SchemaNotFoundError,
     TimeoutError,
     TopicNotFoundError,
@@ -90,13 +82,10 @@ T = TypeVar("T")
 #: ``factory(address, options) -> Transport``: what the plugin registry returns per URL scheme.
 TransportFactory = Callable[[ServerAddress, TransportOptions], Transport]
 
-#: Opcodes that read the server's user/ACL store: they crash a server whose authentication is off.
-_AUTH_STORE_OPS = frozenset(int(op) for op in range(OpCode.USER_CREATE, OpCode.ROLE_LIST + 1))
 _PRODUCE = int(OpCode.PRODUCE)
-_client_ids = itertools.count(1)
 
 
-class FlyMQClient(ClientBase):
+class FlyMQClient(ClientBase[Connection]):
     """A thread-safe FlyMQ client.
 
     ``FlyMQClient("localhost:9092")``, ``FlyMQClient("a:9092,b:9092")``, ``FlyMQClient(["a:9092"])``,
@@ -115,34 +104,16 @@ class FlyMQClient(ClientBase):
         transport_factory: TransportFactory | None = None,
         **options: Any,
     ) -> None:
-        super().__init__(build_config(bootstrap_servers, config, username, password, options))
-        cfg = self._config
-        self._id = next(_client_ids)
-        self._transport_factory = transport_factory
-        self._request_timeout = cfg.request_timeout
-        self._max_retries = cfg.max_retries
+        super().__init__(
+            build_config(bootstrap_servers, config, username, password, options), transport_factory
+        )
         self._lock = threading.RLock()
-        self._closed = False
         self._closing = threading.Event()
-        self._primary: Connection | None = None
-        self._pool: dict[ServerAddress, Connection] = {}
-        self._last_good = 0
-        self._credentials: tuple[str, str] | None = None
-        if cfg.username is not None and cfg.password is not None:
-            self._credentials = (cfg.username, cfg.password.get_secret_value())
-        self._auth_disabled_warned = False
-        self._reconnects = 0
-        self._requests = 0
-        self._errors = 0
-        from pyflymq_core.plugins import get_lifecycle
-
-        self._lifecycle = get_lifecycle()
         self._primary = self._connect_bootstrap()
         self._keepalive: KeepAlive | None = None
-        if cfg.keepalive_interval_ms > 0:
-            self._keepalive = KeepAlive(
-                self, cfg.keepalive_interval_ms / 1000.0, name=f"pyflymq-keepalive-{self._id}"
-            )
+        interval_ms = self._config.keepalive_interval_ms
+        if interval_ms > 0:
+            self._keepalive = KeepAlive(self, interval_ms / 1000.0, name=f"pyflymq-keepalive-{self._id}")
             self._keepalive.start()
 
     # ================================================================== lifecycle
@@ -156,7 +127,7 @@ class FlyMQClient(ClientBase):
         if self._keepalive is not None:
             self._keepalive.stop()
         with self._lock:
-            connections = [c for c in (self._primary, *self._pool.values()) if c is not None]
+            connections = self._connections_unlocked()
             self._primary = None
             self._pool.clear()
         for conn in connections:
@@ -164,11 +135,6 @@ class FlyMQClient(ClientBase):
         if self._lifecycle.active:
             self._lifecycle.client_closed(self)
         logger.debug("client %s closed", self._id)
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
 
     def __enter__(self) -> FlyMQClient:
         return self
@@ -181,22 +147,10 @@ class FlyMQClient(ClientBase):
     ) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        conn = self._primary
-        where = conn.label if conn is not None and not conn.closed else "not connected"
-        state = "closed" if self._closed else where
-        return f"<FlyMQClient #{self._id} {state}>"
-
     # ================================================================== connections
 
-    @property
-    def connected_server(self) -> str | None:
-        """``host:port`` of the current bootstrap connection (``None`` when not connected)."""
-        conn = self._primary
-        return None if conn is None or conn.closed else str(conn.address)
-
     def _new_transport(self, address: ServerAddress) -> Transport:
-        factory = self._transport_factory
+        factory: TransportFactory | None = self._transport_factory
         if factory is None:
             from pyflymq_core.plugins import get_registry
 
@@ -221,56 +175,36 @@ class FlyMQClient(ClientBase):
         except BaseException:
             conn.close("authentication failed")
             raise
-        logger.info("connected to %s%s", conn.label, f" as {conn.username!r}" if conn.username else "")
-        if self._lifecycle.active:
-            self._lifecycle.client_connected(self, str(address))
+        self._connected(conn, address)
         return conn
 
     def _connect_bootstrap(self) -> Connection:
-        """Connect to the first bootstrap server that answers, in rounds with backoff."""
-        servers = self._servers
-        order = servers[self._last_good :] + servers[: self._last_good]
-        rounds = 1 + self._max_retries
-        reasons: dict[str, str] = {}
-        for round_index in range(rounds):
-            for address in order:
+        """Connect to the first bootstrap server that answers (:class:`BootstrapPlan` decides)."""
+        plan = self._bootstrap_plan()
+        for round_index in range(plan.rounds):
+            for address in plan.order:
                 if self._closed:
-                    raise ConnectionError("the client was closed while connecting")
+                    raise self._interrupted_error()
                 try:
                     conn = self._open(address)
-                except (AuthenticationError, AuthorizationError, ConfigurationError):
-                    raise
-                except (ConnectionError, TimeoutError) as exc:
-                    reasons[str(address)] = str(exc)
-                    logger.warning("cannot use %s: %s", address, exc)
-                    continue
                 except FlyMQError as exc:
-                    reasons[str(address)] = f"{type(exc).__name__}: {exc}"
-                    logger.warning("cannot use %s: %s", address, exc)
-                    continue
-                self._last_good = servers.index(address)
+                    if plan.failed(address, exc):
+                        continue
+                    raise
+                self._last_good = plan.index(address)
                 return conn
-            if round_index + 1 < rounds:
-                delay = self._config.retry_delay
-                logger.info(
-                    "no FlyMQ server reachable (round %d of %d); retrying in %.3g s",
-                    round_index + 1,
-                    rounds,
-                    delay,
-                )
-                if self._closing.wait(delay):
-                    raise ConnectionError("the client was closed while connecting")
-        tried = [(str(a), reasons.get(str(a), "not tried")) for a in servers]
-        detail = "; ".join(f"{addr}: {why}" for addr, why in tried)
-        raise ConnectionError(
-            f"could not connect to any FlyMQ server ({rounds} round{'s' if rounds != 1 else ''}): {detail}",
-            servers_tried=tried,
-        )
+            delay = plan.pause(round_index)
+            if delay is not None and self._closing.wait(delay):
+                raise self._interrupted_error()
+        raise plan.exhausted()
+
+    def _connections_unlocked(self) -> list[Connection]:
+        return super()._connections()
 
     def _connections(self) -> list[Connection]:
         """Snapshot of every connection (bootstrap + pooled), taken under the lock."""
         with self._lock:
-            return [c for c in (self._primary, *self._pool.values()) if c is not None]
+            return self._connections_unlocked()
 
     def _primary_connection(self) -> Connection:
         """The live bootstrap connection, reconnecting (with failover) when it was lost."""
@@ -279,7 +213,7 @@ class FlyMQClient(ClientBase):
             return conn
         with self._lock:
             if self._closed:
-                raise ConnectionError("the client is closed", hint="Create a new client.")
+                raise self._closed_error()
             conn = self._primary
             if conn is not None and not conn.closed:
                 return conn
@@ -299,7 +233,7 @@ class FlyMQClient(ClientBase):
             return conn
         with self._lock:
             if self._closed:
-                raise ConnectionError("the client is closed", hint="Create a new client.")
+                raise self._closed_error()
             conn = self._pool.get(address)
             if conn is None or conn.closed:
                 conn = self._pool[address] = self._open(address)
@@ -309,80 +243,59 @@ class FlyMQClient(ClientBase):
 
     def _probe_auth(self, conn: Connection) -> bool:
         """Whether the server behind ``conn`` enforces authentication (LIST_GROUPS probe)."""
-        if conn.username is not None:
-            return True
-        if conn.auth_enabled is None:
-            call = calls.auth_probe()
+        if self._auth_probe_due(conn):
             try:
-                complete(call, conn.request(call.op, call.payload, timeout=self._request_timeout))
-            except (AuthenticationError, AuthorizationError):
-                conn.auth_enabled = True
+                self._attempt(conn, calls.auth_probe())
+            except FlyMQError as exc:
+                self._auth_probed(conn, exc)
             else:
-                conn.auth_enabled = False
-        return conn.auth_enabled
+                self._auth_probed(conn, None)
+        return self._auth_enforced(conn)
 
     def _login(self, conn: Connection, username: str, password: str) -> AuthResult:
         """AUTH on ``conn`` — only after the probe said the server enforces authentication."""
         if not self._probe_auth(conn):
-            if not self._auth_disabled_warned:
-                self._auth_disabled_warned = True
-                logger.warning(
-                    "%s has authentication disabled: credentials are not sent (AUTH would crash it)",
-                    conn.label,
-                )
-            return AuthResult(success=False, username="", roles=[])
-        call = calls.authenticate(username, password)
-        result = complete(call, conn.request(call.op, call.payload, timeout=self._request_timeout))
+            return self._login_skipped(conn)
+        result = self._attempt(conn, calls.authenticate(username, password))
         conn.username = result.username
         return result
-
-    def _require_auth_server(self, conn: Connection, call: Call[Any]) -> None:
-        if not self._probe_auth(conn):
-            raise FeatureDisabledError(
-                f"{op_name(call.op)} needs authentication to be enabled on the server, and {conn.label} "
-                "has it disabled (FlyMQ 1.26 crashes on user, ACL and role requests in that mode)",
-                hint="Enable auth in the server configuration to manage users, ACLs and roles.",
-            )
 
     # ================================================================== request execution
 
     def _route(self, call: Call[Any]) -> Connection:
-        if call.op == _PRODUCE and call.key and not self._metadata.standalone:
+        if self._routed(call):
             return self._route_keyed(call)
         return self._primary_connection()
 
     def _route_keyed(self, call: Call[Any]) -> Connection:
         """The partition leader's connection for a keyed produce (the bootstrap one in doubt)."""
         primary = self._primary_connection()
-        topic = call.topic
-        assert topic is not None and call.key is not None
-        entry = self._metadata.get(topic)
-        if entry is None:
+        target = self._route_target(call, primary.address)
+        if target is NEEDS_METADATA:
+            assert call.topic is not None
             try:
-                metadata = self._execute(calls.cluster_metadata(topic), primary)
-            except TopicNotFoundError:
-                entry = self._metadata.put_unknown(topic)
+                metadata = self._execute(calls.cluster_metadata(call.topic), primary)
             except FlyMQError as exc:
-                logger.info("no cluster metadata for %r (%s); sending to %s", topic, exc, primary.label)
-                return primary
+                target = self._route_after_metadata(call, primary, None, exc)
             else:
-                self._metadata.put_metadata(metadata)
-                if metadata.standalone:
-                    return primary
-                entry = self._metadata.get(topic) or self._metadata.put_unknown(topic)
-        if entry.cluster_id == "standalone":
-            return primary
-        leader = entry.leader_for_key(call.key)
-        if leader is None:
-            return primary
-        address = resolve_leader_address(leader, primary.address)
-        if address == primary.address:
+                target = self._route_after_metadata(call, primary, metadata, None)
+        if target is None:
             return primary
         try:
-            return self._connection_to(address)
+            return self._connection_to(target)
         except (ConnectionError, TimeoutError) as exc:
-            logger.warning("partition leader %s unreachable (%s); sending to %s", address, exc, primary.label)
+            self._leader_unreachable(target, exc, primary)
             return primary
+
+    def _attempt(self, conn: Connection, call: Call[T]) -> T:
+        """One observed attempt of ``call`` on ``conn`` (counters, lifecycle hooks; no policy)."""
+        started = self._observe_start(call)
+        try:
+            frame = conn.request(call.op, call.payload, self._request_timeout, call.compress)
+        except FlyMQError as exc:
+            self._observe_end(started, call, None, exc)
+            raise
+        return self._completed(started, call, frame)
 
     def _execute(self, call: Call[T], conn: Connection | None = None) -> T:
         """Send ``call`` and return its result, applying the retry and redirect policy.
@@ -391,7 +304,7 @@ class FlyMQClient(ClientBase):
         short path below; anything else goes through :meth:`_execute_policy`.
         """
         if self._closed:
-            raise ConnectionError("the client is closed", hint="Create a new client.")
+            raise self._closed_error()
         if conn is None:
             conn = self._primary
             if (
@@ -400,117 +313,50 @@ class FlyMQClient(ClientBase):
                 or (call.key and call.op == _PRODUCE and not self._metadata.standalone)
             ):
                 return self._execute_policy(call, None, None)
-        if self._lifecycle.active or call.op in _AUTH_STORE_OPS:
+        if self._lifecycle.active or call.op in AUTH_STORE_OPS:
             return self._execute_policy(call, conn, None)
         self._requests += 1
         try:
             return complete(call, conn.request(call.op, call.payload, self._request_timeout, call.compress))
         except FlyMQError as exc:
+            self._errors += 1
             return self._execute_policy(call, conn, exc)
 
     def _execute_policy(self, call: Call[T], conn: Connection | None, failure: FlyMQError | None) -> T:
-        """The full policy loop; ``failure`` is the error of a first attempt made by :meth:`_execute`."""
-        lifecycle = self._lifecycle
-        timeout = self._request_timeout
-        attempts = 0
-        redirected = False
+        """The policy loop: attempts on (re)routed connections, steps decided by :class:`RetryPolicy`.
+
+        ``failure`` is the error of a first attempt made (and counted) by :meth:`_execute`.
+        """
+        policy: RetryPolicy | None = None
         while True:
-            started = 0.0
-            frame = None
             if failure is None:
                 # Connecting and probing are outside the try: their errors are not request failures.
                 if conn is None or conn.closed:
                     conn = self._route(call)
-                if call.op in _AUTH_STORE_OPS:
-                    self._require_auth_server(conn, call)
+                if call.op in AUTH_STORE_OPS and not self._probe_auth(conn):
+                    raise self._auth_store_refused(conn, call)
+                try:
+                    return self._attempt(conn, call)
+                except FlyMQError as exc:
+                    failure = exc
             assert conn is not None
-            try:
-                if failure is not None:
-                    # The fast path's error, handled exactly like one raised here.
-                    error, failure = failure, None
-                    raise error
-                started = time.monotonic() if lifecycle.active else 0.0
-                if started:
-                    lifecycle.before_request(self, call.op, len(call.payload))
-                self._requests += 1
-                frame = conn.request(call.op, call.payload, timeout, call.compress)
-                result = complete(call, frame)
-            except NotSentError as exc:
-                # Provably never written (the connection was already dead): safe to send again.
-                self._after(started, call, frame, exc)
-                attempts += 1
-                if attempts > self._max_retries + 1:
-                    raise
-                logger.info("%s not sent (%s); reconnecting", call.describe(), exc)
-                conn = None
-                continue
-            except OutOfStepError as exc:
-                self._after(started, call, frame, exc)
-                conn.close(str(exc))
-                raise
-            except NotLeaderError as exc:
-                self._after(started, call, frame, exc)
-                if redirected or not exc.leader_addr:
-                    raise
-                redirected = True
-                if call.topic is not None:
-                    self._metadata.invalidate(call.topic)
-                target = resolve_leader_address(exc.leader_addr, conn.address)
-                logger.info(
-                    "%s: %s is not the leader; retrying once on %s", call.describe(), conn.label, target
-                )
-                conn = self._connection_to(target)
-                continue
-            except TimeoutError as exc:
-                self._after(started, call, frame, exc)
-                if call.write:
-                    raise TimeoutError(
-                        f"{call.describe()}: {exc}; the request was sent, so it may or may not have been "
-                        "applied (it is not retried automatically)",
-                        hint=exc.hint,
-                    ) from exc
-                raise
-            except ConnectionError as exc:
-                self._after(started, call, frame, exc)
-                if call.idempotent and attempts < self._max_retries:
-                    attempts += 1
-                    logger.warning(
-                        "%s failed (%s); retrying (%d/%d)", call.describe(), exc, attempts, self._max_retries
-                    )
-                    conn = None
-                    continue
-                if call.write:
-                    raise ConnectionError(
-                        f"{call.describe()} failed: {exc}. The request was sent, so it may or may not have "
-                        "been applied; it was not retried automatically",
-                        hint="Check whether the write happened (e.g. fetch the topic) before retrying it.",
-                    ) from exc
-                raise
-            except FlyMQError as exc:
-                self._after(started, call, frame, exc)
-                raise
-            if started:
-                self._after(started, call, frame, None)
-            return result
-
-    def _after(self, started: float, call: Call[Any], frame: Any, error: BaseException | None) -> None:
-        if error is not None:
-            self._errors += 1
-        if started:
-            self._lifecycle.after_response(
-                self, call.op, None if frame is None else frame[0], time.monotonic() - started, error
-            )
+            if policy is None:
+                policy = self._retry_policy(call)
+            step = policy.after(failure, conn)
+            if step.error is not None:
+                if step.close:
+                    conn.close(str(failure))
+                if step.error is failure:
+                    raise failure
+                raise step.error from failure
+            conn = None if step.target is None else self._connection_to(step.target)
+            failure = None
 
     def _keepalive_tick(self, idle_after: float) -> None:
         """Called by the keep-alive timer: a LIST_TOPICS on every connection idle for ``idle_after`` s."""
-        if self._closed:
-            return
-        for conn in self._connections():
-            if conn.closed or conn.in_flight or conn.idle_for() < idle_after:
-                continue
-            call = calls.list_topics()
+        for conn in self._keepalive_due(idle_after):
             try:
-                complete(call, conn.request(call.op, call.payload, timeout=self._request_timeout))
+                self._attempt(conn, calls.list_topics())
                 logger.debug("keep-alive sent on %s", conn.label)
             except FlyMQError as exc:
                 logger.info("keep-alive on %s failed (%s); the next call reconnects", conn.label, exc)
@@ -561,9 +407,7 @@ class FlyMQClient(ClientBase):
                 "and picks the partition itself",
                 hint="Use a key: records with the same key always go to the same partition.",
             )
-        return self._execute(
-            calls.produce(topic, value, key, encode_value=self._value_encoder, compress=self._compress)
-        )
+        return self._execute(calls.produce(topic, value, key, self._value_encoder, self._compress))
 
     def consume(self, topic: str, offset: int = 0, partition: int = 0) -> ConsumedMessage:
         """Read the record at ``offset`` (``OffsetOutOfRangeError`` at or past the end)."""
@@ -809,10 +653,7 @@ class FlyMQClient(ClientBase):
         """
         conn = self._primary_connection()
         if not self._probe_auth(conn):
-            raise FeatureDisabledError(
-                f"{conn.label} has authentication disabled; there is nothing to authenticate against",
-                hint="Enable auth in the server configuration, or connect without credentials.",
-            )
+            raise self._nothing_to_authenticate(conn)
         result = self._execute(calls.authenticate(username, password), conn)
         conn.username = result.username
         with self._lock:
@@ -924,18 +765,6 @@ class FlyMQClient(ClientBase):
         return self._execute(calls.audit_export(query, export_format))
 
     # ================================================================== introspection
-
-    def metrics(self) -> dict[str, Any]:
-        """Client-side counters: requests, errors, reconnects, open connections, in-flight requests."""
-        connections = [c for c in self._connections() if not c.closed]
-        return {
-            "requests": self._requests,
-            "errors": self._errors,
-            "reconnects": self._reconnects,
-            "connections": len(connections),
-            "in_flight": sum(c.in_flight for c in connections),
-            "connected_server": self.connected_server,
-        }
 
     def connection(self) -> Connection:
         """The live bootstrap :class:`Connection`, for pipelining with ``submit()`` (advanced)."""

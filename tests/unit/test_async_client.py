@@ -33,6 +33,7 @@ from pyflymq_core.protocol import OpCode
 from pyflymq_transports.aio import AsyncTcpTransport, AsyncTlsTransport
 from pyflymq_transports.memory import AsyncMemoryTransport
 from tests.integration.fake_server import CLOSE, NO_REPLY, Error, FakeConn, FakeServer, MiniBroker, Reply
+from tests.unit.lifecycle_recorder import recording
 
 T = TypeVar("T")
 
@@ -471,4 +472,30 @@ def test_transaction_sends_nothing_before_commit(server: FakeServer) -> None:
         assert txns == {"txn-1": [("a", b"1"), ("b", b"2")]}
 
     with FakeServer(handler) as srv:
+        run(main(srv))
+
+
+# --------------------------------------------------------------------------- lifecycle hooks
+
+
+def test_lifecycle_hooks_see_the_auth_probe_auth_and_keepalive() -> None:
+    broker = MiniBroker(auth={"alice": "pw"})
+    options = {**FAST, "keepalive_interval_ms": 100}
+
+    async def main(srv: FakeServer) -> None:
+        async with AsyncFlyMQClient(srv.address, username="alice", password="pw", **options) as c:
+            await c.produce("t", b"v")
+            connected = recorder.events.index(("connected", srv.address))
+            assert recorder.events[:connected] == [
+                ("before", OpCode.LIST_GROUPS),  # the probe: refused, so authentication is enforced
+                ("after", (OpCode.LIST_GROUPS, OpCode.ERROR, "AuthenticationError")),
+                ("before", OpCode.AUTH),
+                ("after", (OpCode.AUTH, OpCode.AUTH_RESPONSE, None)),
+            ]
+            deadline = time.monotonic() + 5
+            while ("after", (OpCode.LIST_TOPICS, OpCode.LIST_TOPICS, None)) not in recorder.events:
+                assert time.monotonic() < deadline, "the keep-alive was not observed"
+                await asyncio.sleep(0.02)
+
+    with recording() as recorder, FakeServer(broker) as srv:
         run(main(srv))

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from pyflymq_core.client import calls
-from pyflymq_core.client.async_connection import AsyncConnection
+from pyflymq_core.client.async_connection import AsyncConnection, wait_for_response
 from pyflymq_core.client.calls import complete
 from pyflymq_core.client.connection import NotSentError
 from pyflymq_core.errors import ConnectionError, TimeoutError
@@ -324,5 +324,40 @@ def test_idle_connection_closed_by_the_peer_is_not_written_to() -> None:
         with pytest.raises(NotSentError, match="closed the idle connection"):
             await list_topics(conn)
         assert transport.requests == []
+
+    run(main())
+
+
+def test_wait_for_response_returns_none_in_time_and_leaves_the_request_in_flight() -> None:
+    async def main() -> None:
+        transport = ScriptedTransport()
+        conn = await open_conn(transport)
+        call = calls.list_topics()
+        future = await conn.submit(call.op, call.payload, timeout=5)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await wait_for_response(future, 0.05) is None
+        assert loop.time() - started >= 0.04
+        assert not future.done() and not conn.closed and conn.in_flight == 1
+        assert await wait_for_response(future, 0) is None
+        transport.answer(0, topics("a"))
+        frame = await wait_for_response(future, 5)
+        assert frame is not None and complete(call, frame) == ["a"]
+        assert complete(call, await future) == ["a"]  # still the caller's to await
+        await conn.close()
+
+    run(main())
+
+
+def test_wait_for_response_raises_the_requests_failure() -> None:
+    async def main() -> None:
+        transport = ScriptedTransport()
+        conn = await open_conn(transport)
+        call = calls.list_topics()
+        future = await conn.submit(call.op, call.payload)
+        await until(lambda: len(transport.requests) == 1)
+        transport.hang_up()
+        with pytest.raises(ConnectionError, match="closed the connection"):
+            await wait_for_response(future, 5)
 
     run(main())

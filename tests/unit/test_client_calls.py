@@ -377,3 +377,22 @@ def test_zero_copy_call_unwraps_through_complete() -> None:
         calls.consume("t", 0, zero_copy=True), _frame(OP.CONSUME_ZERO_COPY, {"key": b"", "value": wrapped})
     )
     assert message.value == value and message.key is None
+
+
+def test_produce_checks_every_record_even_for_a_topic_already_used() -> None:
+    first = calls.produce("checked", b"v")  # "checked" is now a known-good topic name
+    assert decode_request(OpCode.PRODUCE, first.payload)["topic"] == "checked"
+    with pytest.raises(InvalidArgumentTypeError):
+        calls.produce("checked", 12345)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="32 MiB"):
+        calls.produce("checked", b"\x00" * (32 * 1024 * 1024))
+    keyed = calls.produce("checked", "text", key="k")
+    assert decode_request(OpCode.PRODUCE, keyed.payload) == {
+        "topic": "checked",
+        "key": b"k",
+        "value": b"text",
+        "partition": -1,
+    }
+    for _ in range(2):  # a refused name is never remembered
+        with pytest.raises(InvalidArgumentError):
+            calls.produce("a/b", b"v")

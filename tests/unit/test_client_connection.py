@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -92,6 +92,20 @@ def _submit_produce(conn: Connection, topic: str, value: bytes) -> PendingRespon
     return conn.submit(call.op, call.payload)
 
 
+def _run_threads(
+    serve: Callable[[], None], worker: Callable[[int], None], threads: int, limit: float
+) -> None:
+    """Run the scripted server and ``threads`` workers (``worker(index)``) to completion."""
+    server_thread = threading.Thread(target=serve)
+    server_thread.start()
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(limit)
+    server_thread.join(limit)
+
+
 def test_request_round_trip(pair: tuple[Connection, ScriptedServer]) -> None:
     conn, server = pair
     result: list[RecordMetadata] = []
@@ -163,14 +177,7 @@ def test_many_threads_each_get_their_own_response(pair: tuple[Connection, Script
             errors.append(exc)
 
     # Responses are read by whichever thread holds the reader role and handed to their owners.
-    server_thread = threading.Thread(target=serve)
-    server_thread.start()
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(30)
-    server_thread.join(30)
+    _run_threads(serve, worker, threads, 30)
     assert not errors
     assert all(results[i] == [f"thread-{i}"] * per_thread for i in range(threads))
 
@@ -295,8 +302,8 @@ def test_dead_idle_connection_is_detected_before_writing(
     assert conn.closed
 
 
-def test_each_frame_is_written_in_one_send(pair: tuple[Connection, ScriptedServer]) -> None:
-    conn, server = pair
+def _count_sends(conn: Connection) -> list[int]:
+    """Record the size of every ``send_timeout`` of ``conn``'s transport (the list is filled in place)."""
     sends: list[int] = []
     real = conn.transport.send_timeout
 
@@ -305,6 +312,12 @@ def test_each_frame_is_written_in_one_send(pair: tuple[Connection, ScriptedServe
         real(data, timeout)
 
     conn.transport.send_timeout = counting  # type: ignore[method-assign]
+    return sends
+
+
+def test_each_frame_is_written_in_one_send(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    sends = _count_sends(conn)
     pending = _submit_produce(conn, "t", b"x" * 100)
     (request,) = server.read(1)
     assert sends == [8 + len(request.payload)]
@@ -350,3 +363,217 @@ def test_tcp_recv_timeout_honours_short_deadlines() -> None:
     finally:
         transport.close()
         b.close()
+
+
+# ---------------------------------------------------------------------------------- submit_frames
+
+
+def _produce_frames(count: int, topic: str = "batch") -> bytes:
+    frames = []
+    for index in range(count):
+        call = produce_call(topic, f"v{index}".encode())
+        frames.append(encode_frame(call.op, 0x01, call.payload))
+    return b"".join(frames)
+
+
+def test_submit_frames_writes_a_batch_in_one_send_with_one_pending_each(
+    pair: tuple[Connection, ScriptedServer],
+) -> None:
+    conn, server = pair
+    sends = _count_sends(conn)
+    data = _produce_frames(3)
+    pendings = conn.submit_frames(int(OpCode.PRODUCE), data, 3, timeout=5)
+    after = _submit_produce(conn, "after", b"later")  # FIFO order continues behind the batch
+    assert sends == [len(data), sends[1]] and len(pendings) == 3
+    assert conn.in_flight == 4
+    requests = server.read(4)
+    for request in requests:
+        server.echo_produce(request)
+    values = [complete(produce_call("x", b""), p.wait(5)).value_size for p in pendings]
+    assert values == [2, 2, 2]
+    assert complete(produce_call("x", b""), after.wait(5)).topic == "after"
+    assert all(p.op == OpCode.PRODUCE and p.connection is conn for p in pendings)
+    assert conn.in_flight == 0
+
+
+def test_submit_frames_on_a_closed_connection_sends_nothing(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, _server = pair
+    conn.close()
+    with pytest.raises(NotSentError, match="closed"):
+        conn.submit_frames(int(OpCode.PRODUCE), _produce_frames(2), 2)
+    assert conn.in_flight == 0
+
+
+def test_submit_frames_detects_a_dead_idle_connection_before_writing(
+    pair: tuple[Connection, ScriptedServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn, server = pair
+    monkeypatch.setattr(connection_module, "STALE_CHECK_AFTER_S", 0.0)
+    server.sock.shutdown(socket.SHUT_RDWR)
+    time.sleep(0.05)
+    with pytest.raises(NotSentError, match="idle"):
+        conn.submit_frames(int(OpCode.PRODUCE), _produce_frames(2), 2)
+    assert conn.closed and conn.in_flight == 0
+
+
+def test_submit_frames_write_timeout_closes_and_fails_everything(
+    pair: tuple[Connection, ScriptedServer],
+) -> None:
+    conn, _server = pair  # the server never reads: the socket buffers fill up
+    earlier = _submit_produce(conn, "t", b"a")
+    big = encode_frame(int(OpCode.PRODUCE), 0x01, b"\x00" * (16 * 1024 * 1024))
+    with pytest.raises(TimeoutError, match=r"2 PRODUCE requests.*part of it may have been sent"):
+        conn.submit_frames(int(OpCode.PRODUCE), big * 2, 2, timeout=0.2)
+    assert conn.closed and conn.close_reason == "write timed out"
+    with pytest.raises(ConnectionError, match="could not be written"):
+        earlier.wait(1)
+
+
+def test_submit_frames_write_failure_is_a_connection_error(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    earlier = _submit_produce(conn, "t", b"a")
+    server.sock.close()  # the peer is gone: the write fails (EPIPE / ECONNRESET)
+    with pytest.raises(ConnectionError, match="failed while writing"):
+        conn.submit_frames(int(OpCode.PRODUCE), _produce_frames(2), 2, timeout=1)
+    assert conn.closed
+    with pytest.raises(ConnectionError):
+        earlier.wait(1)
+
+
+# ------------------------------------------------------------------------------------- wait_for
+
+
+def test_wait_for_returns_none_in_time_and_leaves_the_request_in_flight(
+    pair: tuple[Connection, ScriptedServer],
+) -> None:
+    conn, server = pair
+    pending = _submit_produce(conn, "t", b"abc")
+    started = time.monotonic()
+    assert pending.wait_for(0.1) is None
+    assert 0.08 < time.monotonic() - started < 1.0
+    assert not conn.closed and not pending.done() and conn.in_flight == 1
+    (request,) = server.read(1)
+    server.echo_produce(request)
+    assert complete(produce_call("t", b""), pending.wait(5)).value_size == 3
+    assert pending.wait_for(0) is not None  # done: returns the frame at once
+
+
+def test_wait_for_zero_picks_up_a_response_that_already_arrived(
+    pair: tuple[Connection, ScriptedServer],
+) -> None:
+    conn, server = pair
+    pending = _submit_produce(conn, "t", b"abcd")
+    (request,) = server.read(1)
+    server.echo_produce(request)
+    time.sleep(0.05)
+    frame = pending.wait_for(0)
+    assert frame is not None and complete(produce_call("t", b""), frame).value_size == 4
+
+
+def test_wait_for_timeouts_do_not_disturb_other_pendings(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    first = _submit_produce(conn, "first", b"1")
+    second = _submit_produce(conn, "second", b"22")
+    assert second.wait_for(0.05) is None
+    assert first.wait_for(0.05) is None
+    requests = server.read(2)
+    server.echo_produce(requests[0])
+    server.echo_produce(requests[1])
+    assert complete(produce_call("t", b""), second.wait(5)).topic == "second"
+    assert complete(produce_call("t", b""), first.wait(5)).topic == "first"
+    assert not conn.closed
+
+
+def test_wait_for_raises_the_requests_failure(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    pending = _submit_produce(conn, "t", b"a")
+    server.read(1)
+    server.sock.shutdown(socket.SHUT_RDWR)
+    with pytest.raises(ConnectionError, match="closed the connection"):
+        pending.wait_for(5)
+
+
+def test_a_reader_that_gives_up_hands_the_reader_role_on(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    first = _submit_produce(conn, "first", b"1")
+    second = _submit_produce(conn, "second", b"22")
+    requests = server.read(2)
+    gave_up: list[object] = []
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: gave_up.append(first.wait_for(0.3)))
+    reader.start()  # takes the reader role
+    time.sleep(0.05)
+    sleeper = threading.Thread(
+        target=lambda: got.append(complete(produce_call("t", b""), second.wait(5)).topic)
+    )
+    sleeper.start()  # sleeps: the reader role is taken
+    reader.join(5)
+    assert gave_up == [None] and not second.done()
+    server.echo_produce(requests[0])
+    server.echo_produce(requests[1])
+    sleeper.join(5)  # it must have taken over the reader role to get its response
+    assert got == ["second"] and first.done() and not conn.closed
+
+
+def test_a_sleeper_that_gives_up_does_not_swallow_the_reader_role(
+    pair: tuple[Connection, ScriptedServer],
+) -> None:
+    conn, server = pair
+    first = _submit_produce(conn, "first", b"1")
+    second = _submit_produce(conn, "second", b"22")
+    third = _submit_produce(conn, "third", b"333")
+    requests = server.read(3)
+    results: dict[str, str] = {}
+
+    def wait(name: str, pending: PendingResponse, timeout: float) -> None:
+        results[name] = complete(produce_call("t", b""), pending.wait(timeout)).topic
+
+    holder = threading.Thread(target=wait, args=("first", first, 5))
+    holder.start()  # the reader, until the first response
+    time.sleep(0.05)
+    assert second.wait_for(0.05) is None  # a sleeper that gives up
+    late = threading.Thread(target=wait, args=("third", third, 2))
+    late.start()  # another sleeper
+    time.sleep(0.05)
+    server.echo_produce(requests[0])
+    holder.join(5)  # the reader leaves: the role must go to the live sleeper, not the one that left
+    time.sleep(0.05)
+    server.echo_produce(requests[1])
+    server.echo_produce(requests[2])
+    late.join(5)
+    assert results == {"first": "first", "third": "third"}
+    assert complete(produce_call("t", b""), second.wait(5)).topic == "second"
+
+
+def test_wait_for_under_load_from_many_threads(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    threads, per_thread = 6, 30
+    errors: list[BaseException] = []
+    results: dict[int, list[str]] = {}
+    misses = [0]
+
+    def serve() -> None:
+        answered = 0
+        while answered < threads * per_thread:
+            for request in server.read(1, timeout=20):
+                time.sleep(0.002 * (answered % 3))
+                server.echo_produce(request)
+                answered += 1
+
+    def worker(index: int) -> None:
+        try:
+            got = []
+            for _ in range(per_thread):
+                pending = _submit_produce(conn, f"thread-{index}", b"x")
+                while (frame := pending.wait_for(0.001)) is None:
+                    misses[0] += 1
+                got.append(complete(produce_call("t", b""), frame).topic)
+            results[index] = got
+        except BaseException as exc:
+            errors.append(exc)
+
+    _run_threads(serve, worker, threads, 60)
+    assert not errors
+    assert all(results[i] == [f"thread-{i}"] * per_thread for i in range(threads))
+    assert misses[0] > 0  # the short waits really did give up (and came back) along the way
+    assert not conn.closed and conn.in_flight == 0

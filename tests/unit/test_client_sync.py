@@ -27,9 +27,9 @@ from pyflymq_core.errors import (
     TransactionError,
     UnsupportedOperationError,
 )
-from pyflymq_core.plugins import get_plugin_manager, hookimpl
 from pyflymq_core.protocol import OpCode
 from tests.integration.fake_server import CLOSE, NO_REPLY, Error, FakeConn, FakeServer, MiniBroker, Reply
+from tests.unit.lifecycle_recorder import Recorder, recording
 
 FAST: dict[str, Any] = {
     "max_retries": 0,
@@ -455,45 +455,54 @@ def test_keepalive_thread_does_not_keep_the_client_alive(server: FakeServer) -> 
 # --------------------------------------------------------------------------- lifecycle hooks
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, Any]] = []
-
-    @hookimpl
-    def pyflymq_client_connected(self, client: Any, server: str) -> None:
-        self.events.append(("connected", server))
-
-    @hookimpl
-    def pyflymq_before_request(self, client: Any, op: int, payload_size: int) -> None:
-        self.events.append(("before", op))
-
-    @hookimpl
-    def pyflymq_after_response(
-        self, client: Any, op: int, resp_op: int | None, elapsed_s: float, error: BaseException | None
-    ) -> None:
-        self.events.append(("after", (op, resp_op, type(error).__name__ if error else None)))
-
-    @hookimpl
-    def pyflymq_client_closed(self, client: Any) -> None:
-        self.events.append(("closed", None))
-
-
 def test_lifecycle_hooks_observe_requests(server: FakeServer) -> None:
-    recorder = Recorder()
-    manager = get_plugin_manager()
-    manager.register(recorder, name="test-recorder")
-    try:
-        with FlyMQClient(server.address, **FAST) as client:
-            client.produce("t", b"v")
-            with pytest.raises(Exception):  # noqa: B017 - any mapped error
-                client.consume("missing", 0)
-    finally:
-        manager.unregister(name="test-recorder")
+    with recording() as recorder, FlyMQClient(server.address, **FAST) as client:
+        client.produce("t", b"v")
+        with pytest.raises(Exception):  # noqa: B017 - any mapped error
+            client.consume("missing", 0)
     assert recorder.events[0] == ("connected", server.address)
     assert ("before", OpCode.PRODUCE) in recorder.events
     assert ("after", (OpCode.PRODUCE, OpCode.PRODUCE, None)) in recorder.events
     assert ("after", (OpCode.CONSUME, OpCode.ERROR, "TopicNotFoundError")) in recorder.events
     assert recorder.events[-1] == ("closed", None)
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    with recording() as plugin:
+        yield plugin
+
+
+def test_lifecycle_hooks_see_the_auth_probe_and_auth(recorder: Recorder) -> None:
+    broker = MiniBroker(auth={"alice": "pw"})
+    with FakeServer(broker) as srv, FlyMQClient(srv.address, username="alice", password="pw", **FAST) as c:
+        c.produce("t", b"v")
+    connected = recorder.events.index(("connected", srv.address))
+    assert recorder.events[:connected] == [
+        ("before", OpCode.LIST_GROUPS),  # the probe: refused, so authentication is enforced
+        ("after", (OpCode.LIST_GROUPS, OpCode.ERROR, "AuthenticationError")),
+        ("before", OpCode.AUTH),
+        ("after", (OpCode.AUTH, OpCode.AUTH_RESPONSE, None)),
+    ]
+    assert ("after", (OpCode.PRODUCE, OpCode.PRODUCE, None)) in recorder.events[connected:]
+
+
+def test_lifecycle_hooks_see_a_failed_auth(recorder: Recorder) -> None:
+    broker = MiniBroker(auth={"alice": "pw"})
+    with FakeServer(broker) as srv, pytest.raises(AuthenticationError):
+        FlyMQClient(srv.address, username="alice", password="wrong", **FAST)
+    assert ("after", (OpCode.AUTH, OpCode.AUTH_RESPONSE, "AuthenticationError")) in recorder.events
+
+
+def test_lifecycle_hooks_see_keepalive_requests(server: FakeServer, recorder: Recorder) -> None:
+    with FlyMQClient(server.address, **{**FAST, "keepalive_interval_ms": 100}) as client:
+        client.produce("t", b"v")
+        deadline = time.monotonic() + 3
+        while ("after", (OpCode.LIST_TOPICS, OpCode.LIST_TOPICS, None)) not in recorder.events:
+            assert time.monotonic() < deadline, "the keep-alive was not observed"
+            time.sleep(0.02)
+        assert ("before", OpCode.LIST_TOPICS) in recorder.events
+        assert client.metrics()["requests"] >= 2
 
 
 def test_threads_share_one_client(server: FakeServer) -> None:
