@@ -7,7 +7,6 @@ The same operations as the sync client, awaited; results are checked against wha
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -21,40 +20,23 @@ from pyflymq_core.errors import (
     OffsetOutOfRangeError,
     TopicNotFoundError,
 )
+from tests.support.aio import run as run_guarded
 
 T = TypeVar("T")
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
-    """``asyncio.run`` with a bound, failing on any error the loop reports."""
-    problems: list[dict[str, Any]] = []
-
-    async def guarded() -> T:
-        asyncio.get_running_loop().set_exception_handler(lambda loop, context: problems.append(context))
-        try:
-            return await asyncio.wait_for(coro, timeout)
-        finally:
-            gc.collect()
-            await asyncio.sleep(0)
-
-    result = asyncio.run(guarded())
-    assert not problems, problems
-    return result
-
-
-@pytest.fixture
-def client_kwargs(flymq_options: Any) -> dict[str, Any]:
-    kwargs: dict[str, Any] = flymq_options.client_kwargs()
-    return kwargs
+    """Integration calls get a longer bound (a real server may be remote)."""
+    return run_guarded(coro, timeout)
 
 
 def test_produce_consume_fetch(
-    flymq_bootstrap: str, client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
+    flymq_bootstrap: str, flymq_client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
 ) -> None:
     topic = unique_topic("aio")
 
     async def main() -> None:
-        async with AsyncFlyMQClient(flymq_bootstrap, **client_kwargs) as client:
+        async with AsyncFlyMQClient(flymq_bootstrap, **flymq_client_kwargs) as client:
             meta = await client.produce(topic, b"Hello, FlyMQ!")
             assert (meta.topic, meta.partition, meta.offset) == (topic, 0, 0)
             keyed = await client.produce(topic, "text value", key="user-123")
@@ -74,7 +56,7 @@ def test_produce_consume_fetch(
 
 
 def test_eight_tasks_share_one_connection(
-    flymq_bootstrap: str, client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
+    flymq_bootstrap: str, flymq_client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
 ) -> None:
     topic = unique_topic("aio-pipeline")
     tasks, per_task = 8, 1000
@@ -83,7 +65,7 @@ def test_eight_tasks_share_one_connection(
         return [(await client.produce(topic, f"{index}:{i}".encode())).offset for i in range(per_task)]
 
     async def main() -> list[list[int]]:
-        async with AsyncFlyMQClient(flymq_bootstrap, **client_kwargs) as client:
+        async with AsyncFlyMQClient(flymq_bootstrap, **flymq_client_kwargs) as client:
             await client.create_topic(topic, 1)
             results = await asyncio.gather(*(worker(client, i) for i in range(tasks)))
             assert client.metrics()["connections"] == 1
@@ -105,12 +87,12 @@ def test_eight_tasks_share_one_connection(
 
 
 def test_gather_of_concurrent_requests_is_pipelined(
-    flymq_bootstrap: str, client_kwargs: dict[str, Any], unique_topic: Callable[..., str]
+    flymq_bootstrap: str, flymq_client_kwargs: dict[str, Any], unique_topic: Callable[..., str]
 ) -> None:
     topic = unique_topic("aio-gather")
 
     async def main() -> None:
-        client = await connect_async(flymq_bootstrap, **client_kwargs)
+        client = await connect_async(flymq_bootstrap, **flymq_client_kwargs)
         try:
             metas = await asyncio.gather(*(client.produce(topic, f"m{i}") for i in range(300)))
             assert sorted(m.offset for m in metas) == list(range(300))
@@ -123,12 +105,12 @@ def test_gather_of_concurrent_requests_is_pipelined(
 
 
 def test_topics_and_metadata(
-    flymq_bootstrap: str, client_kwargs: dict[str, Any], unique_topic: Callable[..., str]
+    flymq_bootstrap: str, flymq_client_kwargs: dict[str, Any], unique_topic: Callable[..., str]
 ) -> None:
     topic = unique_topic("aio-meta")
 
     async def main() -> None:
-        async with AsyncFlyMQClient(flymq_bootstrap, **client_kwargs) as client:
+        async with AsyncFlyMQClient(flymq_bootstrap, **flymq_client_kwargs) as client:
             await client.create_topic(topic, partitions=3)
             meta = await client.get_topic_metadata(topic)
             assert meta.partition_count == 3 and [p.partition for p in meta.partitions] == [0, 1, 2]
@@ -143,12 +125,12 @@ def test_topics_and_metadata(
 
 
 def test_consumer_group_offsets(
-    flymq_bootstrap: str, client_kwargs: dict[str, Any], unique_topic: Callable[..., str]
+    flymq_bootstrap: str, flymq_client_kwargs: dict[str, Any], unique_topic: Callable[..., str]
 ) -> None:
     topic, group = unique_topic("aio-groups"), unique_topic("g")
 
     async def main() -> None:
-        async with AsyncFlyMQClient(flymq_bootstrap, **client_kwargs) as client:
+        async with AsyncFlyMQClient(flymq_bootstrap, **flymq_client_kwargs) as client:
             for i in range(5):
                 await client.produce(topic, f"m{i}".encode())
             assert await client.subscribe(topic, group, 0, "earliest") == 0
@@ -174,13 +156,13 @@ def test_consumer_group_offsets(
 
 
 def test_schemas_dlq_delayed_ttl(
-    flymq_bootstrap: str, client_kwargs: dict[str, Any], unique_topic: Callable[..., str]
+    flymq_bootstrap: str, flymq_client_kwargs: dict[str, Any], unique_topic: Callable[..., str]
 ) -> None:
     schema_name, topic = unique_topic("aio-schema"), unique_topic("aio-users")
     schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 
     async def main() -> None:
-        async with AsyncFlyMQClient(flymq_bootstrap, **client_kwargs) as client:
+        async with AsyncFlyMQClient(flymq_bootstrap, **flymq_client_kwargs) as client:
             await client.register_schema(schema_name, "json", schema)
             info = await client.get_schema(schema_name)
             assert (info.name, info.version) == (schema_name, 1)
@@ -199,12 +181,12 @@ def test_schemas_dlq_delayed_ttl(
 
 
 def test_transactions(
-    flymq_bootstrap: str, client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
+    flymq_bootstrap: str, flymq_client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
 ) -> None:
     first, second = unique_topic("aio-tx1"), unique_topic("aio-tx2")
 
     async def main() -> None:
-        async with AsyncFlyMQClient(flymq_bootstrap, **client_kwargs) as client:
+        async with AsyncFlyMQClient(flymq_bootstrap, **flymq_client_kwargs) as client:
             async with client.transaction() as txn:
                 txn.produce(first, b"Message 1")
                 txn.produce(second, b"Message 2")
