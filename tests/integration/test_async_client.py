@@ -31,7 +31,10 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
 
 
 def test_produce_consume_fetch(
-    flymq_bootstrap: str, flymq_client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
+    flymq_bootstrap: str,
+    flymq_client_kwargs: dict[str, Any],
+    flymq_client: Any,
+    unique_topic: Callable[..., str],
 ) -> None:
     topic = unique_topic("aio")
 
@@ -56,7 +59,10 @@ def test_produce_consume_fetch(
 
 
 def test_eight_tasks_share_one_connection(
-    flymq_bootstrap: str, flymq_client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
+    flymq_bootstrap: str,
+    flymq_client_kwargs: dict[str, Any],
+    flymq_client: Any,
+    unique_topic: Callable[..., str],
 ) -> None:
     topic = unique_topic("aio-pipeline")
     tasks, per_task = 8, 1000
@@ -181,7 +187,10 @@ def test_schemas_dlq_delayed_ttl(
 
 
 def test_transactions(
-    flymq_bootstrap: str, flymq_client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
+    flymq_bootstrap: str,
+    flymq_client_kwargs: dict[str, Any],
+    flymq_client: Any,
+    unique_topic: Callable[..., str],
 ) -> None:
     first, second = unique_topic("aio-tx1"), unique_topic("aio-tx2")
 
