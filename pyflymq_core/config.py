@@ -227,6 +227,8 @@ class ProducerConfig(_Config):
     ``retries`` (the seed's table) and ``max_retries`` (the seed's ``client.producer(...)`` keyword)
     are the same setting; give either.  ``acks`` is accepted for compatibility, but the FlyMQ server
     always acknowledges after its local append whatever is asked (SEMANTICS_NOTES #23).
+    ``retry_unacknowledged`` is off by default because the server has no deduplication: a record
+    whose answer was lost may already be stored, and re-sending it could store it twice.
     """
 
     if TYPE_CHECKING:
@@ -247,6 +249,11 @@ class ProducerConfig(_Config):
         default=32 * 1024 * 1024, gt=0, description="bytes buffered before send blocks"
     )
     max_block_ms: int = Field(default=60_000, ge=0, description="how long send() blocks on a full buffer")
+    retry_unacknowledged: bool = Field(
+        default=False,
+        description="re-send records whose PRODUCE was written but never answered (connection lost): "
+        "at-least-once, may store them twice; the default fails them (at-most-once, no duplicates)",
+    )
 
     @field_validator("acks", mode="before")
     @classmethod

@@ -45,24 +45,33 @@ from collections import deque
 from collections.abc import Callable, Generator
 from contextvars import Context
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from pyflymq_core.client import calls
 from pyflymq_core.client.calls import Call, complete
-from pyflymq_core.client.connection import NotSentError
 from pyflymq_core.config import ProducerConfig
 from pyflymq_core.errors import (
-    BufferFullError,
     ConnectionError,
     DeliveryError,
     FlyMQError,
-    NotLeaderError,
     ProducerClosedError,
     TimeoutError,
 )
 from pyflymq_core.models import RecordMetadata
 from pyflymq_core.producer.encoding import encoder_for
-from pyflymq_core.producer.producer import build_producer_config
+from pyflymq_core.producer.observe import Observed, observe_answers, observe_failures, observe_writes
+from pyflymq_core.producer.policy import (
+    abandon_errors,
+    answer_error,
+    buffer_full_error,
+    close_timeout_error,
+    delivery_error,
+    flush_timeout_error,
+    record_too_large_error,
+    split_batches,
+)
+from pyflymq_core.producer.producer import build_producer_config, retry_rule
+from pyflymq_core.producer.serialize import serializer_for
 from pyflymq_core.protocol import Frame
 
 if TYPE_CHECKING:
@@ -209,20 +218,25 @@ class _Batch:
     """Records written together to one connection; the FIFO entry (response sink) of all of them.
 
     The connection's reader hands it each answer in order; with the last one the batch settles every
-    record at once.  The in-flight window counts batches.
+    record at once.  The in-flight window counts batches.  ``observed``: what the lifecycle hooks
+    were told at the write (``None`` when nobody listens).
     """
 
-    __slots__ = ("answers", "conn", "finished", "producer", "records", "size")
+    __slots__ = ("answers", "conn", "finished", "observed", "producer", "records")
 
     def __init__(
-        self, producer: AsyncProducer, conn: AsyncConnection, records: list[AsyncRecordFuture]
+        self,
+        producer: AsyncProducer,
+        conn: AsyncConnection,
+        records: list[AsyncRecordFuture],
+        observed: Observed | None,
     ) -> None:
         self.producer = producer
         self.conn = conn
         self.records = records
+        self.observed = observed
         self.answers: list[Frame] = []
         self.finished = False
-        self.size = 0
 
     # -- the ResponseSink protocol of AsyncConnection -----------------------------------------------
 
@@ -243,25 +257,28 @@ class _Batch:
 
 class AsyncProducer:
     """The asyncio high-level producer: ``client.producer(...)`` (any :class:`ProducerConfig` option
-    as a keyword, or ``config=``; ``retry_unacknowledged=True`` for at-least-once)."""
+    as a keyword, or ``config=``; ``retry_unacknowledged=True`` for at-least-once; ``serializer=``
+    / ``key_serializer=`` to send objects, as in the sync producer)."""
 
     def __init__(
         self,
         client: AsyncFlyMQClient,
         config: ProducerConfig | None = None,
         *,
-        retry_unacknowledged: bool = False,
+        serializer: Any = None,
+        key_serializer: Any = None,
         **options: Any,
     ) -> None:
         self._client = client
         cfg = self._config = build_producer_config(config, options)
-        self._retry_unacknowledged = retry_unacknowledged
+        self._serialize = serializer_for(serializer, "value")
+        self._serialize_key = serializer_for(key_serializer, "key")
+        self._rule = retry_rule(cfg, client)
         self._encode = encoder_for(client).encode
         self._linger = cfg.linger_ms / 1000.0
         self._batch_bytes = cfg.batch_size
         self._batch_messages = cfg.max_batch_messages
         self._max_in_flight = cfg.max_in_flight
-        self._max_retries = cfg.max_retries
         self._backoff = cfg.retry_backoff_ms / 1000.0
         self._buffer_memory = cfg.buffer_memory
         self._max_block = cfg.max_block_ms / 1000.0
@@ -315,21 +332,28 @@ class AsyncProducer:
     async def send(
         self,
         topic: str,
-        value: bytes | str,
-        key: bytes | str | None = None,
+        value: Any,
+        key: Any = None,
         on_success: SuccessCallback | None = None,
         on_error: ErrorCallback | None = None,
     ) -> AsyncRecordFuture:
         """Queue one record; returns its :class:`AsyncRecordFuture` (``await`` it for the metadata).
 
-        Waits only while the buffer is full (up to ``max_block_ms``, then :class:`BufferFullError`).
-        Invalid arguments raise at once, like ``client.produce``.
+        ``value``/``key``: bytes or str, or objects for the producer's ``serializer`` /
+        ``key_serializer`` (:class:`~pyflymq_core.errors.SerializationError` here when it cannot
+        serialize them; nothing is queued).  Waits only while the buffer is full (up to
+        ``max_block_ms``, then :class:`BufferFullError`).  Invalid arguments raise at once, like
+        ``client.produce``.
         """
         if self._closed:
             raise ProducerClosedError("the producer is closed; the record was not sent")
+        if self._serialize is not None:
+            value = self._serialize(value, topic)
+        if key is not None and self._serialize_key is not None:
+            key = self._serialize_key(key, topic)
         name, key_bytes, frame = self._encode(topic, key, value)
         size = len(frame)
-        if self._buffered + size > self._buffer_memory and self._buffered:
+        if self._buffered + size > self._buffer_memory:
             await self._wait_for_space(size)
         loop = self._loop
         if loop is None:
@@ -394,11 +418,7 @@ class AsyncProducer:
                 await asyncio.wait_for(waiter, timeout)
             except asyncio.TimeoutError:
                 queued = len(self._queue) + len(self._retry)
-                raise TimeoutError(
-                    f"{what}() timed out after {timeout:g} s: {queued} record(s) not sent yet and "
-                    f"{self._incomplete - queued} waiting for the server's acknowledgement",
-                    hint="They are still being sent; call flush() again or raise the timeout.",
-                ) from None
+                raise flush_timeout_error(what, timeout, queued, self._incomplete - queued) from None
             finally:
                 self._flushing -= 1
                 self._flush_waiters = [(s, w) for s, w in self._flush_waiters if w is not waiter]
@@ -415,16 +435,7 @@ class AsyncProducer:
             return
         for record in found:
             record.exception()  # reported by the DeliveryError (no "never retrieved" log either)
-        first = found[0].exception() if found else None
-        error = DeliveryError(
-            f"{len(found) + dropped} record(s) failed before {what}() and no on_error callback or "
-            "awaiting code reported them"
-            + (f"; first error: {type(first).__name__}: {first}" if first is not None else ""),
-            futures=cast(Any, found),
-        )
-        if first is not None:
-            error.__cause__ = first
-        raise error
+        raise delivery_error(found, dropped, what)
 
     async def close(self, timeout: float | None = None) -> None:
         """Flush, then stop the sender (idempotent).  The client stays open.
@@ -461,30 +472,22 @@ class AsyncProducer:
         self._retry.clear()
         self._queue.clear()
         self._queued_bytes = 0
-        not_sent = ProducerClosedError("the producer was closed (close timeout) before the record was sent")
+        not_sent, unknown = abandon_errors()
         for record in queued:
             self._give_up(record, not_sent, report=False)
         batches = [b for batches in self._in_flight.values() for b in batches]
         self._in_flight.clear()
         self._in_flight_batches = 0
-        unknown = TimeoutError(
-            "the producer was closed (close timeout) before the server acknowledged the record; "
-            "it may or may not have been written"
-        )
         count = 0
         for batch in batches:
             batch.finished = True  # late answers are then dropped by the connection
+            before = count
             for record in batch.records:
                 if not record._settled:
                     self._give_up(record, unknown, report=False)
                     count += 1
-        error = TimeoutError(
-            f"close() timed out: {len(queued)} record(s) were not sent and {count} were awaiting the "
-            "server's answer (outcome unknown); their futures have failed",
-            hint="Give close() more time, or flush() before closing.",
-        )
-        error.__cause__ = cause
-        return error
+            self._observe(batch, unknown, count - before)
+        return close_timeout_error(len(queued), count, cause)
 
     async def __aenter__(self) -> AsyncProducer:
         return self
@@ -527,14 +530,15 @@ class AsyncProducer:
     # ================================================================== buffer and wake-ups
 
     async def _wait_for_space(self, size: int) -> None:
+        if size > self._buffer_memory:
+            raise record_too_large_error(size, self._buffer_memory)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._max_block
-        while self._buffered + size > self._buffer_memory and self._buffered:
+        while self._buffered + size > self._buffer_memory:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise BufferFullError(
-                    f"the producer buffer is full ({self._buffered} of {self._buffer_memory} bytes) and "
-                    f"no room was freed within max_block_ms={self._config.max_block_ms}",
+                raise buffer_full_error(
+                    self._buffered, self._buffer_memory, self._config.max_block_ms, self._incomplete
                 )
             waiter: asyncio.Future[None] = loop.create_future()
             self._space_waiters.append(waiter)
@@ -609,21 +613,29 @@ class AsyncProducer:
         self._acknowledged += done_count
         if error is not None:
             failures.extend((record, error) for record in records[len(answers) :])
+        self._observe(batch, error, len(failures))
         for record, failure in failures:
             self._record_failed(record, failure)
         self._released(done_count, done_size)
         self._wake()
 
+    def _observe(self, batch: _Batch, error: FlyMQError | None, failures: int) -> None:
+        """Report a settled batch's answers to the client's counters and lifecycle hooks."""
+        client = self._client
+        if batch.observed is None:
+            observe_failures(client, failures)
+            return
+        outcomes: list[tuple[Frame | None, FlyMQError | None]] = [
+            (answer, None if answer[0] == _PRODUCE_ANSWER else answer_error(*answer, record.topic))
+            for record, answer in zip(batch.records, batch.answers, strict=False)
+        ]
+        outcomes += [(None, error)] * (len(batch.records) - len(outcomes))
+        observe_answers(client, batch.observed, outcomes)
+
     def _record_failed(self, record: AsyncRecordFuture, error: FlyMQError) -> None:
-        """Retry ``record`` when ``error`` proves it was not written (or retry_unacknowledged), else
-        fail it — the sync producer's rule."""
-        not_written = isinstance(error, (NotSentError, NotLeaderError))
-        unknown = not not_written and isinstance(error, (ConnectionError, TimeoutError))
-        if isinstance(error, NotLeaderError):
-            self._client._metadata.invalidate(record.topic)
-        if (
-            not_written or (unknown and self._retry_unacknowledged)
-        ) and record._attempts <= self._max_retries:
+        """Retry ``record`` or fail it, by the producers' shared rule (:class:`policy.RetryRule`)."""
+        final = self._rule.decide(error, record.topic, record._attempts)
+        if final is None:
             self._retried += 1
             self._retry.append(record)
             if not self._recovering:
@@ -632,21 +644,8 @@ class AsyncProducer:
                 logger.warning("producer: retrying after %s: %s", type(error).__name__, error)
             self._wake()
             return
-        if unknown:
-            advice = (
-                f"it was retried {record._attempts - 1} times"
-                if self._retry_unacknowledged
-                else "it was not re-sent (at-most-once; retry_unacknowledged=True re-sends such records, "
-                "which may duplicate them)"
-            )
-            shown = type(error)(
-                f"the record to {record.topic!r} may or may not have been written: {error}; {advice}",
-                hint="Check the topic before producing the record again.",
-            )
-            shown.__cause__ = error
-            error = shown
-        self._log_failure(record, error)
-        self._give_up(record, error)
+        self._log_failure(record, final)
+        self._give_up(record, final)
 
     def _log_failure(self, record: AsyncRecordFuture, error: FlyMQError) -> None:
         """One WARNING per second at most (a lost connection fails many records at once)."""
@@ -797,20 +796,7 @@ class AsyncProducer:
     def _connection_failed(self, error: FlyMQError) -> None:
         """No connection could be made: every queued record used up one attempt (none was sent)."""
         logger.warning("producer: no connection to FlyMQ (%s); retrying in %g s", error, self._backoff)
-        failure = NotSentError(
-            f"the record was not sent: no FlyMQ server could be reached after {self._max_retries + 1} "
-            f"attempts ({error})",
-            hint=error.hint,
-        )
-        failure.__cause__ = error
-        give_up: list[AsyncRecordFuture] = []
-        for source in (self._retry, self._queue):
-            keep: list[AsyncRecordFuture] = []
-            for record in source:
-                record._attempts += 1
-                (give_up if record._attempts > self._max_retries else keep).append(record)
-            source.clear()
-            source.extend(keep)
+        give_up, failure = self._rule.no_server(error, (self._retry, self._queue))
         self._queued_bytes = sum(len(r._frame) for r in self._queue)
         for record in give_up:
             self._give_up(record, failure)
@@ -840,22 +826,7 @@ class AsyncProducer:
         for conn, records in groups.items():
             while len(self._in_flight.get(conn, ())) >= self._max_in_flight:
                 await self._wait_wakeup()
-            await self._write(conn, self._split(records))
-
-    def _split(self, records: list[AsyncRecordFuture]) -> list[list[AsyncRecordFuture]]:
-        batches: list[list[AsyncRecordFuture]] = []
-        batch: list[AsyncRecordFuture] = []
-        size = 0
-        for record in records:
-            frame_size = len(record._frame)
-            if batch and (len(batch) >= self._batch_messages or size + frame_size > self._batch_bytes):
-                batches.append(batch)
-                batch, size = [], 0
-            batch.append(record)
-            size += frame_size
-        if batch:
-            batches.append(batch)
-        return batches
+            await self._write(conn, split_batches(records, self._batch_bytes, self._batch_messages))
 
     async def _write(self, conn: AsyncConnection, batches: list[list[AsyncRecordFuture]]) -> None:
         """Write ``batches`` to ``conn`` in one write; the connection's reader settles them."""
@@ -864,8 +835,12 @@ class AsyncProducer:
         frames: list[bytes] = []
         window = self._in_flight.setdefault(conn, set())
         sinks: list[_Batch] = []
+        observed = observe_writes(self._client, batches)
+        start = 0
         for records in batches:
-            sink = _Batch(self, conn, records)
+            end = start + len(records)
+            sink = _Batch(self, conn, records, None if observed is None else observed[start:end])
+            start = end
             sinks.append(sink)
             window.add(sink)
             entries += [(sink, deadline, _PRODUCE_OP)] * len(records)  # one shared entry per batch

@@ -24,12 +24,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-from pyflymq_core.errors import BufferFullError, FlyMQError, InvalidArgumentError, ProducerClosedError
-from pyflymq_core.models import RecordMetadata
+from pyflymq_core.errors import BufferFullError, FlyMQError, ProducerClosedError
 from pyflymq_core.producer.future import FAILED, PENDING, SUCCEEDED, RecordFuture
+from pyflymq_core.producer.policy import buffer_full_error, record_too_large_error, split_batches
 
 __all__ = ["ProducerClosedError", "RecordAccumulator"]
 
@@ -46,8 +46,6 @@ WAITING_IO = 3  # woken when a batch completes (window slot, drain) or by a back
 
 #: Failures kept for flush()/close() to report when nothing else did (the rest are only counted).
 MAX_UNREPORTED = 10_000
-
-Callback = tuple[Callable[..., Any], Any]
 
 
 class RecordAccumulator:
@@ -171,10 +169,7 @@ class RecordAccumulator:
     def _wait_for_space(self, size: int) -> None:
         """Under the lock: wait until ``size`` more bytes fit in ``buffer_memory``."""
         if size > self.buffer_memory:
-            raise InvalidArgumentError(
-                f"record of {size} bytes is larger than the producer's buffer_memory ({self.buffer_memory})",
-                hint="Raise buffer_memory in ProducerConfig, or send smaller records.",
-            )
+            raise record_too_large_error(size, self.buffer_memory)
         if _thread.get_ident() in self.io_threads:
             raise BufferFullError(
                 f"the producer's buffer is full ({self.buffered} of {self.buffer_memory} bytes) and send() "
@@ -192,10 +187,8 @@ class RecordAccumulator:
                 if remaining <= 0 or not self.space.wait(remaining):
                     if self.buffered + size <= self.buffer_memory:
                         break
-                    raise BufferFullError(
-                        f"the producer's buffer stayed full for max_block_ms={self.max_block_s * 1000:g} ms "
-                        f"({self.buffered} of {self.buffer_memory} bytes in {self.incomplete} records "
-                        "waiting for the server)",
+                    raise buffer_full_error(
+                        self.buffered, self.buffer_memory, self.max_block_s * 1000, self.incomplete
                     )
         finally:
             self.space_waiters -= 1
@@ -293,8 +286,9 @@ class RecordAccumulator:
 
         A batch closes at ``max_batch_messages`` records, or when the next record would take it past
         ``batch_size`` bytes (a batch always holds at least one record).  When everything queued fits,
-        the whole queue is swapped out at once, so the lock is held for O(1), not per record; the
-        cutting into batches happens outside the lock.
+        the whole queue is swapped out at once, so the lock is held for O(1), not per record, and
+        cut into batches outside it; otherwise the batches are cut while the records are taken (one
+        pass over them).
         """
         max_messages = self.max_batch_messages
         batch_size = self.batch_size
@@ -305,28 +299,47 @@ class RecordAccumulator:
                 and len(queue) <= max_batches * max_messages
                 and self.queued_bytes <= max_batches * batch_size
             ):
-                records: list[RecordFuture] | deque[RecordFuture] = queue
+                records = queue
                 self.queue = deque()
                 self.queued_bytes = 0
             else:
-                records = []
-                budget_messages = max_batches * max_messages
-                budget_bytes = max_batches * batch_size
-                taken_bytes = 0
-                for source in (self.retry, queue):
-                    while source and len(records) < budget_messages and taken_bytes < budget_bytes:
-                        fut = source.popleft()
-                        records.append(fut)
-                        taken_bytes += len(fut._frame)
-                self.queued_bytes -= taken_bytes
+                batches = self._cut_locked(max_batches, max_messages, batch_size)
                 if queue:
                     self.first_queued_at = _monotonic()
+                return batches
         batches = split_batches(records, batch_size, max_messages)
         if len(batches) > max_batches:
             leftover = [fut for batch in batches[max_batches:] for fut in batch]
             with self.lock:
                 self.put_back(leftover)
             del batches[max_batches:]
+        return batches
+
+    def _cut_locked(self, max_batches: int, max_messages: int, batch_size: int) -> list[list[RecordFuture]]:
+        """Under the lock: take records from the front (retries first) as :func:`split_batches`
+        would cut them, stopping after ``max_batches`` batches."""
+        batches: list[list[RecordFuture]] = []
+        current: list[RecordFuture] = []
+        size = 0
+        taken = 0
+        for source in (self.retry, self.queue):
+            popleft = source.popleft
+            while source:
+                n = len(source[0]._frame)
+                if current and (len(current) >= max_messages or size + n > batch_size):
+                    batches.append(current)
+                    current = []
+                    size = 0
+                    if len(batches) == max_batches:
+                        break
+                current.append(popleft())
+                size += n
+                taken += n
+            if len(batches) == max_batches:
+                break
+        if current:
+            batches.append(current)
+        self.queued_bytes -= taken
         return batches
 
     def put_back(self, records: list[RecordFuture]) -> None:
@@ -341,66 +354,76 @@ class RecordAccumulator:
         succeeded: list[RecordFuture],
         failed: list[tuple[RecordFuture, FlyMQError]],
         retries: list[RecordFuture],
-        backoff_s: float,
-        batch_done: bool = True,
-        records: list[RecordFuture] | None = None,
+        callbacks: list[RecordFuture] | None = None,
+        *,
+        backoff_s: float = 0.0,
+        batches: int = 0,
         inflight: deque[Any] | None = None,
-    ) -> list[Callback]:
-        """Record the outcome of one batch (receiver thread, *without* the lock held); returns the
-        callbacks to run, in send order (``records``: the batch, in send order).  ``succeeded``
-        futures already carry their answer (``_payload``); all three lists are in send order.
-        ``inflight``: the pipeline queue whose head is this batch, popped under the same lock as the
-        counters change (the sender must never see one without the other).
+    ) -> list[RecordFuture]:
+        """Record the outcome of settled records (receiver thread, *without* the lock held); returns
+        the records whose callback is to run (:func:`run_callbacks`).
 
-        Everything that does not need the lock (sizes, generation tallies, callback lists) is done
-        outside it; under it, only the state flips and the counters — so ``send()`` in application
+        ``succeeded`` futures already carry their answer (``_payload``); all lists are in send
+        order.  ``callbacks`` are the
+        records, in send order, whose ``on_success``/``on_error`` callback is due: a record that is
+        no longer pending here (abandoned by ``close(timeout)``, already failed and reported) is
+        skipped with its callback.  ``batches`` in-flight batches ended; ``inflight``: the pipeline
+        queue whose head they are, popped under the same lock as the counters change (the sender
+        must never see one without the other).
+
+        Under the lock: only the state flips and the counters — so ``send()`` in application
         threads is rarely kept waiting by a completing batch.
         """
-        sizes = [len(fut._frame) for fut in succeeded]
+        freed = 0
+        acknowledged = 0
+        #: Acknowledged records per flush generation older than the current one (rare: a flush ran).
         tally: dict[int, int] = {}
-        for fut in succeeded:
-            g = fut._gen
-            tally[g] = tally.get(g, 0) + 1
-        failure_callbacks: list[tuple[RecordFuture, Callback]] = []
-        skipped: list[int] = []
+        skipped: set[int] | None = None
         with self.lock:
-            for index, fut in enumerate(succeeded):
+            gen_now = self.gen
+            for fut in succeeded:
                 if fut._state == PENDING:
                     fut._state = SUCCEEDED
+                    acknowledged += 1
+                    freed += len(fut._frame)
+                    fut._frame = b""
                     waiter = fut._waiter
                     if waiter is not None:
                         waiter.release()
+                    g = fut._gen
+                    if g != gen_now:
+                        tally[g] = tally.get(g, 0) + 1
                 else:  # abandoned by close(timeout): already failed, counted and reported
-                    skipped.append(index)
-            freed = sum(sizes)
-            for index in skipped:
-                freed -= sizes[index]
-                tally[succeeded[index]._gen] -= 1
+                    if skipped is None:
+                        skipped = set()
+                    skipped.add(id(fut))
+            tally[gen_now] = acknowledged - sum(tally.values())
             gen_emptied = self._settle_generations(tally)
-            acknowledged = len(succeeded) - len(skipped)
             for fut, error in failed:
                 if fut._state != PENDING:
+                    if skipped is None:
+                        skipped = set()
+                    skipped.add(id(fut))
                     continue
                 freed += len(fut._frame)
                 self.incomplete -= 1
-                callback, gen_done = self._fail_locked(fut, error)
-                gen_emptied |= gen_done
-                if callback is not None:
-                    failure_callbacks.append((fut, callback))
+                gen_emptied |= self._fail_locked(fut, error)
             self.incomplete -= acknowledged
             self.acknowledged += acknowledged
             self.buffered -= freed
-            retries = [fut for fut in retries if fut._state == PENDING]
             if retries:
-                self.retried += len(retries)
-                self.retry.extend(retries)
-                self.queued_bytes += sum(len(fut._frame) for fut in retries)
-                self.recovering = True
-                self.retry_at = max(self.retry_at, _monotonic() + backoff_s)
-            if batch_done:
-                self.in_flight_batches -= 1
-            if inflight is not None:
-                inflight.popleft()
+                retries = [fut for fut in retries if fut._state == PENDING]
+                if retries:
+                    self.retried += len(retries)
+                    self.retry.extend(retries)
+                    self.queued_bytes += sum(len(fut._frame) for fut in retries)
+                    self.recovering = True
+                    self.retry_at = max(self.retry_at, _monotonic() + backoff_s)
+            if batches:
+                self.in_flight_batches -= batches
+                if inflight is not None:
+                    for _ in range(batches):
+                        inflight.popleft()
             reason = self.sleep_reason
             if (reason == WAITING_IO and (self.in_flight_batches <= self.wake_threshold or retries)) or (
                 retries and reason == NO_RECORDS
@@ -411,25 +434,11 @@ class RecordAccumulator:
                 self._release_flushers()
             if freed and self.space_waiters:
                 self.space.notify_all()
-        if skipped:
-            dropped = set(skipped)
-            done = [fut for index, fut in enumerate(succeeded) if index not in dropped]
-        else:
-            done = succeeded
-        for fut in done:
-            fut._frame = b""
-        callbacks: list[Callback] = [(fut._on_success, fut) for fut in done if fut._on_success is not None]
-        if not failure_callbacks:
-            return callbacks
         if not callbacks:
-            return [callback for _, callback in failure_callbacks]
-        # Both kinds in one batch: merge them back into send order.
-        order = records if records is not None else [*done, *(fut for fut, _ in failed)]
-        position = {id(fut): index for index, fut in enumerate(order)}
-        merged = [(position[id(arg)], (fn, arg)) for fn, arg in callbacks]
-        merged += [(position[id(fut)], callback) for fut, callback in failure_callbacks]
-        merged.sort(key=lambda item: item[0])
-        return [callback for _, callback in merged]
+            return []
+        if skipped is None:
+            return callbacks
+        return [fut for fut in callbacks if id(fut) not in skipped]
 
     def _settle_generations(self, tally: dict[int, int]) -> bool:
         """Under the lock: ``tally[gen]`` records of each generation ended; True if one emptied."""
@@ -450,9 +459,10 @@ class RecordAccumulator:
                     emptied = True
         return emptied
 
-    def fail(self, records: list[RecordFuture], error: FlyMQError) -> list[Callback]:
-        """Under the lock: fail records that were never sent (or abandoned); returns callbacks."""
-        callbacks: list[Callback] = []
+    def fail(self, records: list[RecordFuture], error: FlyMQError) -> list[RecordFuture]:
+        """Under the lock: fail records that were never sent (or abandoned); returns the records
+        whose ``on_error`` callback is due."""
+        callbacks: list[RecordFuture] = []
         freed = 0
         emptied = False
         for fut in records:
@@ -460,10 +470,9 @@ class RecordAccumulator:
                 continue
             freed += len(fut._frame)
             self.incomplete -= 1
-            callback, gen_done = self._fail_locked(fut, error)
-            emptied |= gen_done
-            if callback is not None:
-                callbacks.append(callback)
+            emptied |= self._fail_locked(fut, error)
+            if fut._on_error is not None:
+                callbacks.append(fut)
         self.buffered -= freed
         if emptied and self.flush_waiters:
             self._release_flushers()
@@ -471,9 +480,9 @@ class RecordAccumulator:
             self.space.notify_all()
         return callbacks
 
-    def _fail_locked(self, fut: RecordFuture, error: FlyMQError) -> tuple[Callback | None, bool]:
-        """Mark one record failed; returns its ``on_error`` callback (if any) and whether its flush
-        generation became complete."""
+    def _fail_locked(self, fut: RecordFuture, error: FlyMQError) -> bool:
+        """Mark one record failed (an ``on_error`` callback reports it, else flush()/close() will);
+        returns whether its flush generation became complete."""
         fut._frame = b""
         fut._error = error
         fut._state = FAILED
@@ -484,12 +493,11 @@ class RecordAccumulator:
             waiter.release()
         if fut._on_error is not None:
             fut._observed = True
-            return (fut._on_error, error), emptied
-        if len(self.unreported) < MAX_UNREPORTED:
+        elif len(self.unreported) < MAX_UNREPORTED:
             self.unreported.append(fut)
         else:
             self.unreported_dropped += 1
-        return None, emptied
+        return emptied
 
     def _release_flushers(self) -> None:
         oldest = min(self.old_gens) if self.old_gens else None
@@ -502,34 +510,18 @@ class RecordAccumulator:
         self.flush_waiters = keep
 
 
-def split_batches(
-    records: Iterable[RecordFuture], batch_size: int, max_messages: int
-) -> list[list[RecordFuture]]:
-    """Cut records (in order) into batches by size and count (see :meth:`RecordAccumulator.take`)."""
-    batches: list[list[RecordFuture]] = []
-    current: list[RecordFuture] = []
-    size = 0
+def run_callbacks(records: list[RecordFuture]) -> None:
+    """Run the due callbacks of completed records (never under a lock): ``on_success(metadata)``
+    (the answer decoded here, once: the future keeps it) or ``on_error(error)``.  Their exceptions
+    are logged, not raised."""
     for fut in records:
-        n = len(fut._frame)
-        if current and (len(current) >= max_messages or size + n > batch_size):
-            batches.append(current)
-            current = []
-            size = 0
-        current.append(fut)
-        size += n
-    if current:
-        batches.append(current)
-    return batches
-
-
-def run_callbacks(callbacks: list[Callback]) -> None:
-    """Run completion callbacks (never under a lock); their exceptions are logged, not raised."""
-    for fn, arg in callbacks:
         try:
-            if isinstance(arg, RecordFuture):
-                metadata: RecordMetadata | None = arg.metadata
-                fn(metadata)
+            if fut._state == SUCCEEDED:
+                fn: Callable[[Any], Any] | None = fut._on_success
+                arg: Any = fut.metadata
             else:
+                fn, arg = fut._on_error, fut._error
+            if fn is not None:
                 fn(arg)
         except Exception:
-            logger.exception("producer callback %r raised", fn)
+            logger.exception("producer callback of the record to %r failed", fut.topic)

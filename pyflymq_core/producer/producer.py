@@ -37,7 +37,6 @@ from pyflymq_core.errors import (
     ConfigurationError,
     DeliveryError,
     FlyMQError,
-    ProducerClosedError,
     TimeoutError,
 )
 from pyflymq_core.models import RecordMetadata
@@ -52,7 +51,15 @@ from pyflymq_core.producer.encoding import (
     pack_u32_pair,
 )
 from pyflymq_core.producer.future import RecordFuture
+from pyflymq_core.producer.policy import (
+    RetryRule,
+    abandon_errors,
+    close_timeout_error,
+    delivery_error,
+    flush_timeout_error,
+)
 from pyflymq_core.producer.sender import Sender
+from pyflymq_core.producer.serialize import serializer_for
 
 if TYPE_CHECKING:
     from pyflymq_core.client.sync_client import FlyMQClient
@@ -63,6 +70,15 @@ logger = logging.getLogger("pyflymq.producer")
 
 _producer_ids = itertools.count(1)
 _join = b"".join
+
+
+def retry_rule(config: ProducerConfig, client: Any) -> RetryRule:
+    """The retry decisions of a producer with ``config`` on ``client`` (both producers)."""
+    return RetryRule(
+        max_retries=config.max_retries,
+        retry_unacknowledged=config.retry_unacknowledged,
+        metadata=client._metadata,
+    )
 
 
 def build_producer_config(config: ProducerConfig | None, options: dict[str, Any]) -> ProducerConfig:
@@ -89,9 +105,11 @@ class Producer:
     """Asynchronous, batching, retrying producer (``client.producer(...)``, ``Producer(client)``).
 
     ``Producer(client, config=ProducerConfig(...))`` or ``Producer(client, linger_ms=5, ...)``
-    (any :class:`ProducerConfig` option as a keyword).  ``retry_unacknowledged=True`` re-sends
-    records whose answer was lost (at-least-once, duplicates possible).  Thread-safe: any number of
-    threads may ``send()``.  Use it as a context manager, or call :meth:`close`.
+    (any :class:`ProducerConfig` option as a keyword, e.g. ``retry_unacknowledged=True`` to re-send
+    records whose answer was lost: at-least-once, duplicates possible).  ``serializer=`` /
+    ``key_serializer=`` (a codec name such as ``"json"``, or a codec object) make ``send()`` take
+    objects: see :mod:`pyflymq_core.producer.serialize`.  Thread-safe: any number of threads may
+    ``send()``.  Use it as a context manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -99,11 +117,14 @@ class Producer:
         client: FlyMQClient,
         config: ProducerConfig | None = None,
         *,
-        retry_unacknowledged: bool = False,
+        serializer: Any = None,
+        key_serializer: Any = None,
         **options: Any,
     ) -> None:
         self._client = client
         self._config = cfg = build_producer_config(config, options)
+        self._serialize = serializer_for(serializer, "value")
+        self._serialize_key = serializer_for(key_serializer, "key")
         self._id = next(_producer_ids)
         encoder = encoder_for(client)
         self._encode = encoder.encode
@@ -119,9 +140,8 @@ class Producer:
             client,
             acc,
             max_in_flight=cfg.max_in_flight,
-            max_retries=cfg.max_retries,
+            rule=retry_rule(cfg, client),
             retry_backoff_ms=cfg.retry_backoff_ms,
-            retry_unacknowledged=retry_unacknowledged,
             request_timeout=client.config.request_timeout,
             name=f"pyflymq-producer-{self._id}",
         )
@@ -144,18 +164,25 @@ class Producer:
     def send(
         self,
         topic: str,
-        value: bytes | str,
-        key: bytes | str | None = None,
+        value: Any,
+        key: Any = None,
         on_success: Callable[[RecordMetadata], Any] | None = None,
         on_error: Callable[[Exception], Any] | None = None,
     ) -> RecordFuture:
         """Queue one record; returns its :class:`RecordFuture` at once.
 
+        ``value``/``key``: bytes or str — or any object the producer's ``serializer`` /
+        ``key_serializer`` accepts (a value it cannot serialize raises
+        :class:`~pyflymq_core.errors.SerializationError` here, and nothing is queued).
         ``on_success(metadata)`` / ``on_error(error)`` run exactly once, on the producer's I/O
         thread (keep them short; their exceptions are logged).  Blocks only while the buffer is full
         (up to ``max_block_ms``, then :class:`~pyflymq_core.errors.BufferFullError`).  Invalid
         arguments raise at once, like ``client.produce``.
         """
+        if self._serialize is not None:
+            value = self._serialize(value, topic)
+        if key is not None and self._serialize_key is not None:
+            key = self._serialize_key(key, topic)
         # Fast path, inlined (it runs for every record): a topic already validated, bytes in.
         prefix = self._prefixes.get(topic)
         if prefix is not None and type(value) is bytes:
@@ -201,8 +228,8 @@ class Producer:
     def _send_general(
         self,
         topic: str,
-        value: bytes | str,
-        key: bytes | str | None,
+        value: Any,
+        key: Any,
         on_success: Callable[[RecordMetadata], Any] | None,
         on_error: Callable[[Exception], Any] | None,
     ) -> RecordFuture:
@@ -238,27 +265,10 @@ class Producer:
             done = waiter.acquire() if timeout is None else waiter.acquire(timeout=max(timeout, 0.0))
         queued, in_flight = acc.end_flush(gen, waiter)
         if not done and (queued or in_flight):
-            raise TimeoutError(
-                f"{what}() timed out after {timeout:g} s: {queued} record(s) not sent yet and {in_flight} "
-                "waiting for the server's acknowledgement",
-                hint="They are still being sent; call flush() again or raise the timeout.",
-            )
-        self._raise_unreported(gen, what)
-
-    def _raise_unreported(self, gen: int | None, what: str) -> None:
-        failures, dropped = self._acc.take_unreported(gen)
-        if not failures and not dropped:
-            return
-        first = failures[0].exception() if failures else None
-        total = len(failures) + dropped
-        error = DeliveryError(
-            f"{total} record(s) failed before {what}() and no on_error callback or future reported them"
-            + (f"; first error: {type(first).__name__}: {first}" if first is not None else ""),
-            futures=failures,
-        )
-        if first is not None:
-            error.__cause__ = first
-        raise error
+            raise flush_timeout_error(what, timeout, queued, in_flight)
+        failures, dropped = acc.take_unreported(gen)
+        if failures or dropped:
+            raise delivery_error(failures, dropped, what)
 
     def close(self, timeout: float | None = None) -> None:
         """Flush, then stop the producer's threads (idempotent).  The client stays open.
@@ -303,29 +313,16 @@ class Producer:
     def _abandon(self, cause: TimeoutError) -> TimeoutError:
         """``close()`` timed out: fail everything still queued or in flight."""
         acc = self._acc
+        not_sent, unknown = abandon_errors()
         with acc.lock:
             queued = [*acc.retry, *acc.queue]
             acc.retry.clear()
             acc.queue.clear()
             acc.queued_bytes = 0
-            callbacks = acc.fail(
-                queued,
-                ProducerClosedError("the producer was closed (close timeout) before the record was sent"),
-            )
-            in_flight, more = self._sender.abandon_in_flight(
-                TimeoutError(
-                    "the producer was closed (close timeout) before the server acknowledged the record; "
-                    "it may or may not have been written"
-                )
-            )
+            callbacks = acc.fail(queued, not_sent)
+            in_flight, more = self._sender.abandon_in_flight(unknown)
         run_callbacks(callbacks + more)
-        error = TimeoutError(
-            f"close() timed out: {len(queued)} record(s) were not sent and {in_flight} were awaiting the "
-            "server's answer (outcome unknown); their futures have failed",
-            hint="Give close() more time, or flush() before closing.",
-        )
-        error.__cause__ = cause
-        return error
+        return close_timeout_error(len(queued), in_flight, cause)
 
     @property
     def closed(self) -> bool:

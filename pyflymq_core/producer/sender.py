@@ -1,10 +1,14 @@
 """The producer's I/O: one sender thread that writes batches, one receiver thread per connection.
 
 FlyMQ has no batch produce opcode, so a "batch" here is a run of PRODUCE frames written with one
-``send`` (:func:`~pyflymq_core.producer.wire.submit_frames`); the server answers each frame, in
-order.  The sender keeps at most ``max_in_flight`` batches unanswered per connection; the receiver
-of that connection waits for the answers of the oldest batch (the connection's reader role, see
-:mod:`pyflymq_core.client.connection`), then settles every record of it at once.
+``send`` (``Connection.submit_frames``); the server answers each frame, in order.  The sender keeps
+at most ``max_in_flight`` batches unanswered per connection; the receiver of that connection waits
+for the answers of the oldest batch (the connection's reader role, see
+:mod:`pyflymq_core.client.connection`), then settles every record of it — and of the batches
+behind it already answered — at once: one pass, one lock, one callback run.  Answers are decoded
+only for ``on_success`` callbacks (when they run, after the batch's window slots were freed, so the
+sender refills the window meanwhile) or when a future's metadata is asked for.  Every record
+written is reported to the client's counters and lifecycle hooks (:mod:`.observe`).
 
 Retries and ordering (Kafka's "stop the pipeline, retry in order" rule):
 
@@ -21,12 +25,14 @@ Retries and ordering (Kafka's "stop the pipeline, retry in order" rule):
   ``not leader`` they fail the same way and are retried behind.)
 * A connection replaced by a reconnect is drained (all its batches settled) before anything is
   written on the new one.
+* ``close(timeout)`` that runs out abandons what is in flight: the receivers stop within
+  :data:`WAIT_SLICE_S` (their waits are sliced with the non-fatal ``PendingResponse.wait_for``), the
+  connection stays open and its next reader takes the late answers.
 """
 
 from __future__ import annotations
 
 import _thread
-import contextlib
 import logging
 import threading
 import time
@@ -34,28 +40,20 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from pyflymq_core.client import calls
-from pyflymq_core.client.connection import Connection, NotSentError, PendingResponse
-from pyflymq_core.error_mapping import error_from_server
-from pyflymq_core.errors import (
-    ConnectionError,
-    FlyMQError,
-    NotLeaderError,
-    ProtocolError,
-    TimeoutError,
-)
+from pyflymq_core.client.connection import Connection, PendingResponse
+from pyflymq_core.errors import FlyMQError, ProducerClosedError, ProtocolError
 from pyflymq_core.producer.accumulator import (
     LINGERING,
     NO_RECORDS,
     WAITING_IO,
-    Callback,
     RecordAccumulator,
     run_callbacks,
-    split_batches,
 )
 from pyflymq_core.producer.encoding import PRODUCE_OP
 from pyflymq_core.producer.future import RecordFuture
-from pyflymq_core.producer.wire import submit_frames
-from pyflymq_core.protocol import OpCode, decode_error_payload
+from pyflymq_core.producer.observe import Observed, observe_answers, observe_failures, observe_writes
+from pyflymq_core.producer.policy import RetryRule, answer_error, split_batches
+from pyflymq_core.protocol import Frame
 
 if TYPE_CHECKING:
     from pyflymq_core.client.sync_client import FlyMQClient
@@ -65,16 +63,18 @@ __all__ = ["Sender"]
 logger = logging.getLogger("pyflymq.producer")
 
 _monotonic = time.monotonic
-_ERROR_OP = int(OpCode.ERROR)
+#: How long a receiver waits for answers before checking whether the producer was aborted.
+WAIT_SLICE_S = 0.25
 #: Sender actions besides the sleep reasons (which are > 0).
 _SEND = 0
 _EXIT = -1
 
 
 class _Batch:
-    """Records written together: their pending responses, or the error that stopped the write."""
+    """Records written together: their pending responses, or the error that stopped the write;
+    ``observed``: what the lifecycle hooks were told at the write (``None`` when nobody listens)."""
 
-    __slots__ = ("deadline", "error", "pendings", "records")
+    __slots__ = ("deadline", "error", "observed", "pendings", "records")
 
     def __init__(
         self,
@@ -82,11 +82,24 @@ class _Batch:
         pendings: list[PendingResponse] | None,
         error: FlyMQError | None,
         deadline: float,
+        observed: Observed | None,
     ) -> None:
         self.records = records
         self.pendings = pendings
         self.error = error
         self.deadline = deadline
+        self.observed = observed
+
+
+def _outcome(pending: PendingResponse, topic: str) -> tuple[Frame | None, FlyMQError | None]:
+    """A settled request's ``(answer frame, error)`` for the lifecycle hooks."""
+    try:
+        frame = pending.wait()
+    except FlyMQError as exc:
+        return None, exc
+    if frame[0] == PRODUCE_OP:
+        return frame, None
+    return frame, answer_error(frame[0], frame[1], frame[2], topic)
 
 
 class Pipeline:
@@ -123,21 +136,22 @@ class Pipeline:
         acc = sender.acc
         lock = acc.lock
         acc.io_threads.add(threading.get_ident())
+        inflight = self.inflight
         try:
             while True:
                 with lock:
-                    batch = self.inflight[0] if self.inflight else None
-                    if batch is None:
+                    batches = list(inflight)
+                    if not batches:
                         if acc.aborted or self.conn.closed:
                             self.exited = True
                             if sender.pipelines.get(self.conn) is self:
                                 del sender.pipelines[self.conn]
                             return
                         self.sleeping = True
-                if batch is None:
+                if not batches:
                     self.wake.acquire()
                     continue
-                run_callbacks(sender.settle(self, batch))
+                run_callbacks(sender.settle(self, batches))
         except BaseException:
             logger.exception("the producer's receiver thread for %s failed", self.conn.label)
             with lock:  # never leave records hanging: fail what this thread can no longer settle
@@ -167,18 +181,16 @@ class Sender:
         acc: RecordAccumulator,
         *,
         max_in_flight: int,
-        max_retries: int,
+        rule: RetryRule,
         retry_backoff_ms: int,
-        retry_unacknowledged: bool,
         request_timeout: float,
         name: str,
     ) -> None:
         self.client = client
         self.acc = acc
         self.max_in_flight = max_in_flight
-        self.max_retries = max_retries
+        self.rule = rule
         self.backoff_s = retry_backoff_ms / 1000.0
-        self.retry_unacknowledged = retry_unacknowledged
         self.request_timeout = request_timeout
         #: Connection -> its pipeline (guarded by the accumulator lock).
         self.pipelines: dict[Connection, Pipeline] = {}
@@ -245,11 +257,30 @@ class Sender:
         batches = acc.take(free)
         if not batches:
             return True
-        if client._metadata.standalone or not any(fut.key for batch in batches for fut in batch):
-            self._write(conn, batches)  # everything goes to the bootstrap connection
-        else:
-            self._write_routed(conn, batches)
+        try:
+            if client._metadata.standalone or not any(fut.key for batch in batches for fut in batch):
+                self._write(conn, batches)  # everything goes to the bootstrap connection
+            else:
+                self._write_routed(conn, batches)
+        except BaseException:
+            self._fail_unpushed(batches)
+            raise
         return True
+
+    def _fail_unpushed(self, batches: list[list[RecordFuture]]) -> None:
+        """An unexpected error escaped a write (a bug): fail the taken records no pipeline holds,
+        so none is left hanging (the sender thread then fails everything still queued)."""
+        acc = self.acc
+        with acc.lock:
+            held = {id(fut) for pipe in self.pipelines.values() for b in pipe.inflight for fut in b.records}
+            lost = [fut for batch in batches for fut in batch if id(fut) not in held]
+            callbacks = acc.fail(
+                lost,
+                ProducerThreadError(
+                    "the producer's sender thread failed while writing; the record was not sent"
+                ),
+            )
+        run_callbacks(callbacks)
 
     def _next_action(self) -> tuple[int, float | None]:
         """Under the lock: ``(_SEND, None)``, ``(_EXIT, None)`` or ``(sleep reason, timeout)``."""
@@ -292,22 +323,8 @@ class Sender:
         acc = self.acc
         logger.warning("producer: no connection to FlyMQ (%s); retrying in %g s", error, self.backoff_s)
         with acc.lock:
-            give_up: list[RecordFuture] = []
-            for source in (acc.retry, acc.queue):
-                keep: list[RecordFuture] = []
-                for fut in source:
-                    fut._attempts += 1
-                    (give_up if fut._attempts > self.max_retries else keep).append(fut)
-                if len(keep) != len(source):
-                    source.clear()
-                    source.extend(keep)
+            give_up, failure = self.rule.no_server(error, (acc.retry, acc.queue))
             acc.queued_bytes = sum(len(f._frame) for f in (*acc.retry, *acc.queue))
-            failure = NotSentError(
-                f"the record was not sent: no FlyMQ server could be reached after {self.max_retries + 1} "
-                f"attempts ({error})",
-                hint=error.hint,
-            )
-            failure.__cause__ = error
             callbacks = acc.fail(give_up, failure)
             acc.recovering = True
             acc.retry_at = _monotonic() + self.backoff_s
@@ -365,15 +382,18 @@ class Sender:
 
     def _write(self, conn: Connection, batches: list[list[RecordFuture]]) -> None:
         """Write ``batches`` to ``conn`` in one send and hand them to its receiver."""
-        count = 0
         frames: list[bytes] = []
+        add = frames.append
         for batch in batches:
-            count += len(batch)
-            frames.extend([fut._frame for fut in batch])
+            for fut in batch:
+                fut._attempts += 1  # the sender's own until pushed below: no lock needed
+                add(fut._frame)
+        count = len(frames)
+        observed = observe_writes(self.client, batches)
         error: FlyMQError | None = None
         pendings: list[PendingResponse] | None = None
         try:
-            pendings = submit_frames(conn, PRODUCE_OP, b"".join(frames), count, timeout=self.request_timeout)
+            pendings = conn.submit_frames(PRODUCE_OP, b"".join(frames), count, timeout=self.request_timeout)
         except FlyMQError as exc:
             error = exc
         deadline = _monotonic() + self.request_timeout
@@ -387,56 +407,140 @@ class Sender:
                 pipe.thread.start()
             start = 0
             for batch in batches:
-                for fut in batch:
-                    fut._attempts += 1
                 end = start + len(batch)
-                pipe.push(_Batch(batch, None if pendings is None else pendings[start:end], error, deadline))
+                pipe.push(
+                    _Batch(
+                        batch,
+                        None if pendings is None else pendings[start:end],
+                        error,
+                        deadline,
+                        None if observed is None else observed[start:end],
+                    )
+                )
                 start = end
 
     # ================================================================== receiver side
 
-    def settle(self, pipe: Pipeline, batch: _Batch) -> list[Callback]:
-        """Wait for ``batch``'s answers (receiver thread) and record every record's outcome."""
-        records = batch.records
+    def settle(self, pipe: Pipeline, batches: list[_Batch]) -> list[RecordFuture]:
+        """Wait for the answers of the oldest batch in flight (receiver thread) and record the
+        outcome of its records — and of the batches behind it whose answers are all in already, so
+        a receiver that fell behind catches up with one pass, one lock and one callback run.
+        """
+        head = batches[0]
+        records = head.records
         succeeded: list[RecordFuture] = []
         failed: list[tuple[RecordFuture, FlyMQError]] = []
         retries: list[RecordFuture] = []
-        wrapped: dict[int, FlyMQError] = {}
-        pendings = batch.pendings
-        if pendings is None:
-            assert batch.error is not None
+        callbacks: list[RecordFuture] = []
+        shown: dict[int, FlyMQError] = {}
+        count = 1
+        if head.pendings is None:
+            assert head.error is not None
             for fut in records:
-                self._classify(fut, batch.error, failed, retries, wrapped)
+                self._classify(fut, head.error, failed, retries, callbacks, shown)
+        elif not self._await_answers(head.pendings[-1], head.deadline):
+            # close() timed out and abandoned the batch (its records already failed): stop waiting
+            # and leave the requests in flight; the connection's next reader takes their answers.
+            abandoned = ProducerClosedError("the producer was closed before the server answered")
+            failed.extend((fut, abandoned) for fut in records)
         else:
-            last = pendings[-1]
-            if not last.done():
-                with contextlib.suppress(FlyMQError):  # every record's own error is read below
-                    last.wait(max(batch.deadline - _monotonic(), 0.001))
+            pendings = head.pendings
+            for batch in batches[1:]:
+                if batch.pendings is None or not batch.pendings[-1].done():
+                    break
+                count += 1
+            if count > 1:
+                records, pendings = [], []
+                for batch in batches[:count]:
+                    assert batch.pendings is not None
+                    records += batch.records
+                    pendings += batch.pendings
             for fut, pending in zip(records, pendings, strict=True):
                 try:
                     op, flags, payload = pending.wait()
                 except FlyMQError as exc:
-                    self._classify(fut, exc, failed, retries, wrapped)
+                    self._classify(fut, exc, failed, retries, callbacks, shown)
                     continue
                 if op == PRODUCE_OP:
+                    # Decoded only if someone asks: an on_success callback (after the window slots
+                    # are freed, so the sender refills it meanwhile) or the future's metadata.
                     fut._payload = payload
+                    if fut._on_success is not None:
+                        callbacks.append(fut)
                     succeeded.append(fut)
-                elif op == _ERROR_OP:
-                    text = decode_error_payload(flags, payload)["message"]
-                    self._classify(
-                        fut, error_from_server(text, op=PRODUCE_OP, topic=fut.topic), failed, retries, wrapped
-                    )
                 else:
-                    problem = ProtocolError(
-                        f"response opcode 0x{op:02x} does not answer PRODUCE; the connection is out of step"
-                    )
-                    pipe.conn.close(str(problem))
-                    failed.append((fut, problem))
+                    error = answer_error(op, flags, payload, fut.topic)
+                    if isinstance(error, ProtocolError):
+                        pipe.conn.close(str(error))
+                        self._fail(fut, error, failed, callbacks)
+                    else:
+                        self._classify(fut, error, failed, retries, callbacks, shown)
+        self._observe(batches[:count], failed, retries)
         if failed:
             self._log_failures(failed)
         return self.acc.complete(
-            succeeded, failed, retries, self.backoff_s, records=records, inflight=pipe.inflight
+            succeeded,
+            failed,
+            retries,
+            callbacks,
+            backoff_s=self.backoff_s,
+            batches=count,
+            inflight=pipe.inflight,
         )
+
+    def _observe(
+        self,
+        batches: list[_Batch],
+        failed: list[tuple[RecordFuture, FlyMQError]],
+        retries: list[RecordFuture],
+    ) -> None:
+        """Report the settled batches' answers to the client's counters and lifecycle hooks."""
+        client = self.client
+        if batches[0].observed is None:
+            observe_failures(client, len(failed) + len(retries))
+            return
+        for batch in batches:
+            observed = batch.observed
+            if observed is None:
+                continue
+            pendings = batch.pendings
+            if pendings is None or not pendings[-1].done():  # not written, or abandoned
+                error = batch.error or ProducerClosedError(
+                    "the producer was closed before the server answered"
+                )
+                observe_answers(client, observed, ((None, error) for _ in observed))
+            else:
+                observe_answers(
+                    client,
+                    observed,
+                    (
+                        _outcome(pending, fut.topic)
+                        for pending, fut in zip(pendings, batch.records, strict=True)
+                    ),
+                )
+
+    def _await_answers(self, last: PendingResponse, deadline: float) -> bool:
+        """Wait until ``last`` (and so every earlier request of its batch: the server answers in
+        order) is answered or failed; ``False`` when the producer was aborted meanwhile.
+
+        The wait is cut in :data:`WAIT_SLICE_S` slices with the non-fatal ``wait_for``, so an
+        aborted producer's receiver stops within a slice instead of staying blocked until the
+        request timeout; the final stretch uses the fatal ``wait``, which times the request out
+        (and closes the connection, out of step from then on) exactly at ``deadline``.
+        """
+        acc = self.acc
+        while not last.done():
+            if acc.aborted:
+                return False
+            remaining = deadline - _monotonic()
+            try:
+                if remaining > WAIT_SLICE_S:
+                    last.wait_for(WAIT_SLICE_S)
+                else:
+                    last.wait(max(remaining, 0.001))
+            except FlyMQError:
+                break  # every record's own error is read by the caller
+        return True
 
     def _classify(
         self,
@@ -444,34 +548,26 @@ class Sender:
         error: FlyMQError,
         failed: list[tuple[RecordFuture, FlyMQError]],
         retries: list[RecordFuture],
-        wrapped: dict[int, FlyMQError],
+        callbacks: list[RecordFuture],
+        shown: dict[int, FlyMQError],
     ) -> None:
-        """Retry ``fut`` when ``error`` proves it was not written (and attempts remain), else fail it."""
-        not_written = isinstance(error, (NotSentError, NotLeaderError))
-        unknown = not not_written and isinstance(error, (ConnectionError, TimeoutError))
-        if isinstance(error, NotLeaderError):
-            self.client._metadata.invalidate(fut.topic)
-        if (not_written or (unknown and self.retry_unacknowledged)) and fut._attempts <= self.max_retries:
+        """Retry ``fut`` or fail it, by the producers' shared rule (:class:`policy.RetryRule`)."""
+        final = self.rule.decide(error, fut.topic, fut._attempts, shown)
+        if final is None:
             retries.append(fut)
-            return
-        if unknown:
-            shown = wrapped.get(id(error))
-            if shown is None:
-                advice = (
-                    f"it was retried {fut._attempts - 1} times"
-                    if self.retry_unacknowledged
-                    else "it was not re-sent (at-most-once; retry_unacknowledged=True re-sends such "
-                    "records, which may duplicate them)"
-                )
-                shown = type(error)(
-                    f"the record to {fut.topic!r} may or may not have been written: {error}; {advice}",
-                    hint="Check the topic before producing the record again.",
-                )
-                shown.__cause__ = error
-                wrapped[id(error)] = shown
-            failed.append((fut, shown))
-            return
+        else:
+            self._fail(fut, final, failed, callbacks)
+
+    @staticmethod
+    def _fail(
+        fut: RecordFuture,
+        error: FlyMQError,
+        failed: list[tuple[RecordFuture, FlyMQError]],
+        callbacks: list[RecordFuture],
+    ) -> None:
         failed.append((fut, error))
+        if fut._on_error is not None:
+            callbacks.append(fut)
 
     @staticmethod
     def _log_failures(failed: list[tuple[RecordFuture, FlyMQError]]) -> None:
@@ -507,7 +603,7 @@ class Sender:
             alive |= thread.is_alive()
         return not alive
 
-    def abandon_in_flight(self, error: FlyMQError) -> tuple[int, list[Callback]]:
+    def abandon_in_flight(self, error: FlyMQError) -> tuple[int, list[RecordFuture]]:
         """Under the lock: fail every record still in flight (close timed out); returns count, callbacks."""
         records = [
             fut for pipe in self.pipelines.values() for batch in pipe.inflight for fut in batch.records

@@ -10,10 +10,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
+from pydantic import BaseModel
 
 from pyflymq import AsyncFlyMQClient, RecordMetadata
 from pyflymq_core.aio.producer import AsyncRecordFuture, ProducerClosedError
-from pyflymq_core.errors import InvalidArgumentError
+from pyflymq_core.errors import InvalidArgumentError, SerializationError
+from pyflymq_core.plugins import get_plugin_manager, hookimpl
+from pyflymq_core.protocol import OpCode
 
 T = TypeVar("T")
 
@@ -211,3 +214,60 @@ def test_acknowledgements_decoded_on_demand_behave_like_futures(
             assert seen == [5] and (await futures[5].get(timeout_ms=10)).offset == 5
 
     run(main())
+
+
+class _Click(BaseModel):
+    user: str
+    n: int
+
+
+def test_pydantic_models_round_trip_through_the_json_serializer(
+    flymq_bootstrap: str, client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    topic = unique_topic("aio-models")
+    clicks = [_Click(user=f"u{i}", n=i) for i in range(5)]
+
+    async def main() -> None:
+        async with AsyncFlyMQClient(flymq_bootstrap, **client_kwargs) as client:
+            async with client.producer(serializer="json", key_serializer="string") as producer:
+                for click in clicks:
+                    await producer.send(topic, click, key=click.user)
+                with pytest.raises(SerializationError):
+                    await producer.send(topic, {"when": object()})
+            assert await client.consume_object(topic, 0, deserializer=_Click) == clicks[0]
+
+    run(main())
+    stored = read_all(flymq_client, topic)
+    assert [m.key for m in stored] == [c.user.encode() for c in clicks]
+    assert [_Click.model_validate_json(m.value) for m in stored] == clicks
+
+
+def test_metrics_plugins_count_the_producers_records(
+    flymq_bootstrap: str, client_kwargs: dict[str, Any], unique_topic: Callable[..., str]
+) -> None:
+    topic = unique_topic("aio-observed")
+    after: list[tuple[int, int | None]] = []
+
+    class Recorder:
+        @hookimpl
+        def pyflymq_after_response(
+            self, client: Any, op: int, resp_op: int | None, elapsed_s: float, error: BaseException | None
+        ) -> None:
+            after.append((op, resp_op))
+
+    recorder = Recorder()
+
+    async def main() -> None:
+        async with AsyncFlyMQClient(flymq_bootstrap, **client_kwargs) as client:
+            await client.create_topic(topic, 1)
+            get_plugin_manager().register(recorder, name="aio-producer-metrics")
+            try:
+                async with client.producer(linger_ms=5) as producer:
+                    for i in range(200):
+                        await producer.send(topic, f"m{i}".encode())
+            finally:
+                get_plugin_manager().unregister(recorder)
+
+    run(main())
+    produce = int(OpCode.PRODUCE)
+    assert after.count((produce, produce)) == 200

@@ -12,10 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from pyflymq import FlyMQClient, HighLevelProducer, Producer, ProducerConfig, connect
-from pyflymq_core.errors import BufferFullError, InvalidArgumentError
+from pyflymq_core.errors import BufferFullError, InvalidArgumentError, SerializationError
 from pyflymq_core.models import RecordMetadata
+from pyflymq_core.plugins import get_plugin_manager, hookimpl
+from pyflymq_core.protocol import OpCode
 
 
 def _read_all(client: Any, topic: str, partition: int = 0) -> list[Any]:
@@ -217,3 +220,61 @@ def test_invalid_records_raise_in_send(flymq_client: Any) -> None:
             producer.send("bad/topic", b"x")
         with pytest.raises(TypeError):
             producer.send("ok-topic", 12)
+
+
+class _Click(BaseModel):
+    user: str
+    page: str
+    n: int
+
+
+def test_pydantic_models_round_trip_through_the_json_serializer(
+    flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    topic = unique_topic("models")
+    clicks = [_Click(user=f"u{i}", page="/home", n=i) for i in range(5)]
+    with flymq_client.producer(serializer="json", key_serializer="string") as producer:
+        futures = [producer.send(topic, click, key=click.user) for click in clicks]
+        with pytest.raises(SerializationError, match="as JSON"):
+            producer.send(topic, {"when": object()})
+    assert all(f.succeeded() for f in futures)
+    stored = _read_all(flymq_client, topic)
+    assert [m.key for m in stored] == [c.user.encode() for c in clicks]
+    assert [_Click.model_validate_json(m.value) for m in stored] == clicks
+    assert [flymq_client.consume_object(topic, i, deserializer=_Click) for i in range(5)] == clicks
+
+
+class _RequestRecorder:
+    def __init__(self) -> None:
+        self.before: list[int] = []
+        self.after: list[tuple[int, int | None]] = []
+
+    @hookimpl
+    def pyflymq_before_request(self, client: Any, op: int, payload_size: int) -> None:
+        self.before.append(op)
+
+    @hookimpl
+    def pyflymq_after_response(
+        self, client: Any, op: int, resp_op: int | None, elapsed_s: float, error: BaseException | None
+    ) -> None:
+        self.after.append((op, resp_op))
+
+
+def test_metrics_plugins_count_the_producers_records(
+    flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    topic = unique_topic("observed")
+    flymq_client.create_topic(topic, 1)
+    recorder = _RequestRecorder()
+    requests_before = flymq_client.metrics()["requests"]
+    get_plugin_manager().register(recorder, name="producer-metrics")
+    try:
+        with flymq_client.producer(linger_ms=5) as producer:
+            for i in range(200):
+                producer.send(topic, f"m{i}".encode())
+    finally:
+        get_plugin_manager().unregister(recorder)
+    produce = int(OpCode.PRODUCE)
+    assert recorder.before.count(produce) == 200
+    assert recorder.after.count((produce, produce)) == 200
+    assert flymq_client.metrics()["requests"] - requests_before >= 200

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pyflymq import FlyMQClient
+from pyflymq import FlyMQClient, ProducerConfig
 from pyflymq_core.errors import ConnectionError
 from pyflymq_core.producer import DeliveryError
 from pyflymq_core.protocol import OpCode
@@ -86,3 +86,25 @@ def test_dropped_connection_acknowledged_records_are_stored_exactly_once() -> No
                 error = fut.exception()
                 assert isinstance(error, ConnectionError), error
                 assert "may or may not have been written" in str(error)
+
+
+def test_retry_unacknowledged_stores_every_record_at_least_once() -> None:
+    broker = MiniBroker()
+    with FakeServer(broker) as server:
+        client = FlyMQClient(server.address, keepalive_interval_ms=0, retry_delay_ms=20)
+        config = ProducerConfig(
+            max_batch_messages=25, retry_backoff_ms=10, max_retries=5, retry_unacknowledged=True
+        )
+        producer = client.producer(config=config)
+        futures = []
+        for n in range(2500):
+            futures.append(producer.send("t", f"v{n}".encode()))
+            if n == 1200:
+                time.sleep(0.02)
+                server.drop_connections()
+        producer.close(timeout=30)  # nothing fails: lost answers were re-sent
+        client.close()
+        assert len(server.connections) >= 2  # the drop happened mid-stream and the producer reconnected
+        assert all(f.succeeded() for f in futures)
+        stored = {value for _, value in broker.topics["t"][0]}
+        assert stored == {f"v{n}".encode() for n in range(2500)}  # at least once (duplicates allowed)

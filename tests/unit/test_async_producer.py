@@ -11,10 +11,17 @@ from typing import Any, TypeVar
 
 import pytest
 
-from pyflymq import AsyncFlyMQClient
+from pyflymq import AsyncFlyMQClient, ProducerConfig
 from pyflymq_core.aio.producer import DeliveryError, ProducerClosedError
 from pyflymq_core.client import async_connection
-from pyflymq_core.errors import BufferFullError, ConnectionError, TimeoutError
+from pyflymq_core.errors import (
+    BufferFullError,
+    ConnectionError,
+    InvalidArgumentError,
+    SerializationError,
+    TimeoutError,
+)
+from pyflymq_core.plugins import get_plugin_manager, hookimpl
 from pyflymq_core.protocol import OpCode
 from tests.integration.fake_server import CLOSE, NO_REPLY, Error, FakeConn, FakeServer, MiniBroker, Reply
 
@@ -213,3 +220,94 @@ def test_cancelled_future_does_not_break_bookkeeping(server: FakeServer) -> None
             assert len(producer) == 0 and producer.metrics()["acknowledged"] == 1
 
     run(main())
+
+
+def test_retry_unacknowledged_from_the_config_and_the_safe_default() -> None:
+    async def main(srv: FakeServer) -> None:
+        async with AsyncFlyMQClient(srv.address, **FAST) as client:
+            assert client.producer().config.retry_unacknowledged is False
+            config = ProducerConfig(retry_unacknowledged=True, retry_backoff_ms=10)
+            async with client.producer(config=config) as producer:
+                futures = [await producer.send("t", f"{i}".encode()) for i in range(20)]
+            assert all(f.succeeded() for f in futures)
+
+    broker, handler = _closing_after(5)
+    with FakeServer(handler) as srv:
+        run(main(srv))
+    assert [v for _, v in broker.topics["t"][0]] == [f"{i}".encode() for i in range(20)]
+
+
+def test_serializers_and_a_value_that_cannot_be_serialized(server: FakeServer) -> None:
+    async def main() -> None:
+        async with AsyncFlyMQClient(server.address, **FAST) as client:
+            async with client.producer(serializer="json", key_serializer="string") as producer:
+                first = await producer.send("t", {"n": 1}, key="user-1")
+                with pytest.raises(SerializationError) as info:
+                    await producer.send("t", {"n": object()})
+                assert info.value.codec == "json" and info.value.topic == "t"
+                assert len(producer) <= 1 and producer.metrics()["queued"] <= 1  # nothing more queued
+            assert (await first).offset == 0
+
+    run(main())
+    assert server.handler.topics["t"][0] == [(b"user-1", b'{"n":1}')]  # type: ignore[attr-defined]
+
+
+def test_a_record_larger_than_the_buffer_is_refused_at_once(server: FakeServer) -> None:
+    async def main() -> None:
+        async with AsyncFlyMQClient(server.address, **FAST) as client:
+            producer = client.producer(buffer_memory=1024)
+            with pytest.raises(InvalidArgumentError, match="larger than the producer's buffer_memory"):
+                await producer.send("t", b"x" * 2000)
+            await producer.close()
+
+    run(main())
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.before: list[tuple[int, int]] = []
+        self.after: list[tuple[int, int | None, str | None]] = []
+
+    @hookimpl
+    def pyflymq_before_request(self, client: Any, op: int, payload_size: int) -> None:
+        self.before.append((op, payload_size))
+
+    @hookimpl
+    def pyflymq_after_response(
+        self, client: Any, op: int, resp_op: int | None, elapsed_s: float, error: BaseException | None
+    ) -> None:
+        self.after.append((op, resp_op, None if error is None else type(error).__name__))
+
+
+def test_produce_frames_go_through_the_lifecycle_hooks() -> None:
+    broker = MiniBroker()
+
+    def handler(conn: FakeConn, op: int, fields: dict[str, Any]) -> Reply:
+        if op == OpCode.PRODUCE and fields["value"] == b"bad":
+            return Error("EOF")
+        return broker(conn, op, fields)
+
+    recorder = _Recorder()
+
+    async def main(srv: FakeServer) -> dict[str, Any]:
+        async with AsyncFlyMQClient(srv.address, **FAST) as client:
+            get_plugin_manager().register(recorder, name="producer-recorder")
+            try:
+                async with client.producer() as producer:
+                    for value in (b"a", b"bad", b"c"):
+                        await producer.send("t", value, on_error=lambda e: None)
+            finally:
+                get_plugin_manager().unregister(recorder)
+            return client.metrics()
+
+    with FakeServer(handler) as srv:
+        metrics = run(main(srv))
+    produce, error = int(OpCode.PRODUCE), int(OpCode.ERROR)
+    produces = [entry for entry in recorder.after if entry[0] == produce]
+    assert produces == [
+        (produce, produce, None),
+        (produce, error, "PartitionFullError"),
+        (produce, produce, None),
+    ]
+    assert [op for op, _ in recorder.before].count(produce) == 3
+    assert metrics["requests"] >= 3 and metrics["errors"] >= 1

@@ -103,7 +103,7 @@ def test_send_unblocks_when_a_completion_frees_space() -> None:
     thread.start()
     assert not done.wait(0.1)
     first._payload = b""
-    acc.complete([first], [], [], 0.0)
+    acc.complete([first], [], [], batches=1)
     assert done.wait(5)
     thread.join()
     assert batch == [first]
@@ -118,7 +118,7 @@ def test_flush_waits_only_for_its_generation() -> None:
     assert acc.take(1) == [[old, newer]]
     with acc.lock:
         acc.put_back([newer])
-    acc.complete([old], [], [], 0.0, batch_done=False)
+    acc.complete([old], [], [])
     assert waiter.acquire(timeout=1)
     assert acc.end_flush(gen, waiter) == (0, 0)
     assert not newer.done()
@@ -139,20 +139,24 @@ def test_completion_runs_each_callback_once_and_records_unreported_failures() ->
     bad = _record(acc, on_error=calls.append)
     silent = _record(acc)
     error = ConnectionError("boom")
-    ok._payload = b""
-    callbacks = acc.complete([ok], [(bad, error), (silent, error)], [], 0.0, batch_done=False)
-    again = acc.complete([ok], [(bad, error)], [], 0.0, batch_done=False)  # ignored
-    assert again == []
+    ok._metadata = "metadata"  # type: ignore[assignment]  # what settle() decodes for on_success
+    callbacks = acc.complete([ok], [(bad, error), (silent, error)], [], [ok, bad])
+    again = acc.complete([ok], [(bad, error)], [], [ok, bad])  # already settled: ignored
+    assert callbacks == [ok, bad] and again == []
     assert ok.succeeded() and bad.failed() and silent.failed()
+    assert bad.exception() is error and ok._frame == b"" and bad._frame == b""
     assert acc.incomplete == 0 and acc.buffered == 0
+    assert acc.acknowledged == 1 and acc.failed == 2
     assert [f for f in acc.unreported] == [silent]
     failures, dropped = acc.take_unreported(None)
     assert failures == [silent] and dropped == 0
     assert acc.take_unreported(None) == ([], 0)
-    # on_success receives the metadata (decoded lazily); a callback that raises is only logged
-    ok._payload = None
-    run_callbacks([*callbacks, (lambda _: 1 / 0, error)])
-    assert calls == [None, error]
+    # on_success gets the metadata, on_error the error; a callback that raises is only logged
+    raising = _record(acc, on_error=lambda _: 1 / 0)
+    with acc.lock:
+        acc.fail([raising], error)
+    run_callbacks([*callbacks, raising])
+    assert calls == ["metadata", error]
 
 
 def test_retries_go_back_in_order_and_switch_to_recovery() -> None:
@@ -162,7 +166,7 @@ def test_retries_go_back_in_order_and_switch_to_recovery() -> None:
     with acc.lock:
         acc.in_flight_batches += 1
     futures[0]._payload = b""
-    acc.complete([futures[0]], [], futures[1:], 0.5)
+    acc.complete([futures[0]], [], futures[1:], backoff_s=0.5, batches=1)
     with acc.lock:
         assert acc.recovering and acc.retry_at > time.monotonic()
         assert list(acc.retry) == futures[1:]
@@ -170,19 +174,16 @@ def test_retries_go_back_in_order_and_switch_to_recovery() -> None:
     assert batch == futures
 
 
-def test_callbacks_of_a_mixed_batch_run_in_send_order() -> None:
+def test_callbacks_of_records_abandoned_meanwhile_are_dropped_the_rest_keep_their_order() -> None:
     acc = _acc()
-    calls: list[object] = []
-    first = _record(acc, on_error=lambda e: calls.append(("error", 1)))
-    second = _record(acc, on_success=lambda m: calls.append(("ok", 2)))
-    third = _record(acc, on_error=lambda e: calls.append(("error", 3)))
-    second._payload = None
+    first, second, third = (_record(acc) for _ in range(3))
     error = ConnectionError("x")
-    callbacks = acc.complete(
-        [second], [(first, error), (third, error)], [], 0.0, False, [first, second, third]
-    )
-    run_callbacks(callbacks)
-    assert calls == [("error", 1), ("ok", 2), ("error", 3)]
+    with acc.lock:
+        acc.fail([second], error)  # e.g. close(timeout) abandoned it: reported then
+    callbacks = acc.complete([first, second], [(third, error)], [], [first, second, third])
+    assert callbacks == [first, third]
+    assert first.succeeded() and second.failed() and third.failed()
+    assert acc.incomplete == 0 and acc.buffered == 0 and acc.acknowledged == 1
 
 
 def test_get_waits_for_completion_from_another_thread() -> None:
@@ -192,7 +193,7 @@ def test_get_waits_for_completion_from_another_thread() -> None:
 
     def complete_later() -> None:
         time.sleep(0.05)
-        acc.complete([], [(fut, ConnectionError("lost"))], [], 0.0, batch_done=False)
+        acc.complete([], [(fut, ConnectionError("lost"))], [])
 
     threading.Thread(target=complete_later).start()
     with pytest.raises(ConnectionError, match="lost"):

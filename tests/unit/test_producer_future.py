@@ -67,7 +67,7 @@ def test_states_and_lazy_metadata() -> None:
     with pytest.raises(TimeoutError, match="not acknowledged within 10 ms"):
         fut.get(timeout_ms=10)
     fut._payload = _payload()
-    fut._acc.complete([fut], [], [], 0.0, batch_done=False)
+    fut._acc.complete([fut], [], [])
     assert fut.done() and fut.succeeded() and fut.exception() is None
     meta = fut.get(timeout_ms=0)
     assert (meta.topic, meta.partition, meta.offset) == ("orders", 3, 42)

@@ -21,9 +21,25 @@ import pytest
 
 from pyflymq_core.client import calls
 from pyflymq_core.client.connection import NotSentError
-from pyflymq_core.errors import BufferFullError, ConnectionError, FlyMQError, NotLeaderError, TimeoutError
+from pyflymq_core.config import ProducerConfig
+from pyflymq_core.errors import (
+    BufferFullError,
+    ConfigurationError,
+    ConnectionError,
+    FlyMQError,
+    NotLeaderError,
+    SerializationError,
+    TimeoutError,
+)
 from pyflymq_core.producer import DeliveryError, Producer, ProducerClosedError
-from pyflymq_core.protocol import Frame, FrameParser, decode_request, encode_request_frame, encode_response
+from pyflymq_core.protocol import (
+    Frame,
+    FrameParser,
+    OpCode,
+    decode_request,
+    encode_request_frame,
+    encode_response,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,6 +68,12 @@ class FakePending:
             raise self._error
         assert self._frame is not None
         return self._frame
+
+    def wait_for(self, timeout: float) -> Frame | None:
+        """The real non-fatal wait: ``None`` when still unanswered after ``timeout``."""
+        if not self._done.wait(max(timeout, 0.001)):
+            return None
+        return self.wait()
 
 
 @dataclass(eq=False)
@@ -121,6 +143,10 @@ class _Config:
     request_timeout = 0.5
 
 
+class _Lifecycle:
+    active = False
+
+
 class FakeClient:
     def __init__(self, conn: FakeConnection) -> None:
         self.conn = conn
@@ -128,6 +154,9 @@ class FakeClient:
         self._metadata = _Metadata()
         self._value_encoder = None
         self._compress = False
+        self._lifecycle = _Lifecycle()
+        self._requests = 0
+        self._errors = 0
         self.connect_failures = 0
 
     def _primary_connection(self) -> FakeConnection:
@@ -397,3 +426,167 @@ def test_keyed_records_go_to_the_connection_their_key_routes_to() -> None:
         assert [v for _, v in conn.log] == [f"{key.decode()}-{i}".encode() for i in range(50)]
     assert [v for _, v in primary.log] == [f"none-{i}".encode() for i in range(5)]
     assert set(routed) == {b"a", b"b"}
+
+
+# --------------------------------------------------------------------------- lifecycle hooks
+
+
+class _ObservingClient(FakeClient):
+    """A client whose lifecycle has listeners: records what the producer reports."""
+
+    def __init__(self, conn: FakeConnection) -> None:
+        super().__init__(conn)
+        self._lifecycle.active = True  # type: ignore[misc]
+        self.started: list[tuple[int, int, str | None, bytes | None]] = []
+        self.ended: list[tuple[int, int | None, str | None]] = []
+
+    def _observe_start(self, call: Any) -> float:
+        self._requests += 1
+        self.started.append((call.op, len(call.payload), call.topic, call.key))
+        return time.monotonic()
+
+    def _observe_end(self, started: float, call: Any, frame: Any, error: BaseException | None) -> None:
+        if error is not None:
+            self._errors += 1
+        self.ended.append(
+            (call.op, None if frame is None else frame[0], None if error is None else type(error).__name__)
+        )
+
+
+def test_each_produce_frame_goes_through_the_lifecycle_hooks() -> None:
+    conn = FakeConnection(lambda f, a: "server:EOF" if f["value"] == b"bad" else "ok")
+    client = _ObservingClient(conn)
+    producer = Producer(client, retry_backoff_ms=1)  # type: ignore[arg-type]
+    producer.send("t", b"v1", key=b"k")
+    producer.send("t", b"bad", on_error=lambda e: None)
+    producer.send("t", b"v3")
+    producer.close(timeout=5)
+    frame_payload = len(encode_request_frame(*_produce_payload("t", b"v1", b"k"))) - 8
+    assert client.started[0] == (OpCode.PRODUCE, frame_payload, "t", b"k")
+    assert [s[2:] for s in client.started] == [("t", b"k"), ("t", None), ("t", None)]
+    produce, error = int(OpCode.PRODUCE), int(OpCode.ERROR)
+    assert client.ended == [
+        (produce, produce, None),
+        (produce, error, "PartitionFullError"),
+        (produce, produce, None),
+    ]
+    assert (client._requests, client._errors) == (3, 1)
+
+
+def test_without_listeners_the_client_still_counts_the_records() -> None:
+    producer, _ = _producer(lambda f, a: "server:EOF" if f["value"] == b"bad" else "ok")
+    for value in (b"a", b"bad", b"c"):
+        producer.send("t", value, on_error=lambda e: None)
+    producer.close(timeout=5)
+    client = producer._client
+    assert (client._requests, client._errors) == (3, 1)  # type: ignore[attr-defined]
+
+
+def _produce_payload(topic: str, value: bytes, key: bytes) -> tuple[int, bytes]:
+    call = calls.produce(topic, value, key)
+    return call.op, call.payload
+
+
+# --------------------------------------------------------------------------- settling
+
+
+def test_callbacks_of_mixed_outcomes_run_in_send_order() -> None:
+    order: list[str] = []
+    producer, _ = _producer(lambda f, a: "server:EOF" if f["value"].startswith(b"bad") else "ok")
+    for value in (b"ok-1", b"bad-2", b"ok-3", b"bad-4"):
+        producer.send(
+            "t",
+            value,
+            on_success=lambda m, v=value: order.append(f"{v.decode()}@{m.offset}"),
+            on_error=lambda e, v=value: order.append(f"{v.decode()}!"),
+        )
+    producer.close(timeout=5)
+    assert order == ["ok-1@0", "bad-2!", "ok-3@1", "bad-4!"]
+
+
+def test_close_timeout_stops_the_receiver_without_waiting_for_the_request_timeout() -> None:
+    producer, conn = _producer(lambda f, a: None)  # the server never answers
+    conn_config = producer._client.config  # type: ignore[attr-defined]
+    conn_config.request_timeout = 60.0  # type: ignore[misc]
+    stuck = producer.send("t", b"stuck")
+    time.sleep(0.05)
+    with pytest.raises(TimeoutError):
+        producer.close(timeout=0.1)
+    assert isinstance(stuck.exception(), TimeoutError)
+    threads = [producer._sender.thread, *(p.thread for p in producer._sender.pipelines.values())]
+    deadline = time.monotonic() + 2  # WAIT_SLICE_S is 0.25 s
+    while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(t.is_alive() for t in threads)
+    assert not conn.closed  # the connection is the client's: left open, the answer still owed
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_an_unexpected_error_while_writing_fails_the_records_instead_of_hanging() -> None:
+    producer, conn = _producer(_always_ok)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("bug in the connection (fake)")
+
+    conn.submit_frames = broken  # type: ignore[method-assign]
+    fut = producer.send("t", b"x")
+    with pytest.raises(DeliveryError) as info:
+        producer.close(timeout=5)
+    assert info.value.futures == [fut]
+    assert "sender thread failed" in str(fut.exception())
+
+
+def test_retry_unacknowledged_can_come_from_the_config() -> None:
+    conn = FakeConnection(lambda f, a: "written-then-lost" if a == 1 else "ok")
+    config = ProducerConfig(retry_unacknowledged=True, retry_backoff_ms=1)
+    producer = Producer(FakeClient(conn), config=config)  # type: ignore[arg-type]
+    assert producer.config.retry_unacknowledged
+    fut = producer.send("t", b"x")
+    producer.close(timeout=5)
+    assert fut.succeeded() and fut.attempts == 2
+
+
+# --------------------------------------------------------------------------- serializers
+
+
+def test_serializer_and_key_serializer_encode_objects_in_send() -> None:
+    producer, conn = _producer(_always_ok, serializer="json", key_serializer="string")
+    producer.send("t", {"event": "click", "n": 1}, key="user-1")
+    producer.send("t", [1, 2], key=None)
+    producer.close(timeout=5)
+    assert conn.log == [(b"user-1", b'{"event":"click","n":1}'), (b"", b"[1,2]")]
+
+
+def test_a_value_the_codec_cannot_serialize_raises_before_anything_is_queued() -> None:
+    producer, conn = _producer(_always_ok, serializer="json")
+    with pytest.raises(SerializationError) as info:
+        producer.send("t", {"when": object()})
+    assert info.value.codec == "json" and info.value.direction == "serialize"
+    assert len(producer) == 0 and producer.metrics()["queued"] == 0
+    producer.close(timeout=5)
+    assert conn.writes == 0
+
+
+def test_codec_objects_are_used_as_given_and_their_failures_are_typed() -> None:
+    class Upper:
+        name = "upper"
+
+        def serialize(self, obj: Any) -> bytes:
+            if not isinstance(obj, str):
+                raise TypeError("strings only")
+            return obj.upper().encode()
+
+        def deserialize(self, data: bytes) -> Any:
+            return data.decode()
+
+    producer, conn = _producer(_always_ok, serializer=Upper())
+    producer.send("t", "hello")
+    with pytest.raises(SerializationError, match="'upper' codec could not serialize the value for topic 't'"):
+        producer.send("t", 42)
+    producer.close(timeout=5)
+    assert [v for _, v in conn.log] == [b"HELLO"]
+
+
+def test_an_unknown_codec_name_is_refused_when_the_producer_is_made() -> None:
+    with pytest.raises(ConfigurationError, match="nosuchcodec"):
+        _producer(_always_ok, serializer="nosuchcodec")

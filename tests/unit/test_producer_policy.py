@@ -1,0 +1,117 @@
+"""The producers' shared rules (pyflymq_core/producer/policy.py): retry or fail, and the wording.
+
+Both the sync and the asyncio producer decide with :class:`RetryRule`; these tests pin the rule
+itself, the producers' own tests check that they follow it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import pytest
+
+from pyflymq import ProducerConfig
+from pyflymq_core.client.connection import NotSentError
+from pyflymq_core.errors import (
+    ConnectionError,
+    FlyMQError,
+    NotLeaderError,
+    ProtocolError,
+    TimeoutError,
+    TopicNotFoundError,
+)
+from pyflymq_core.producer.policy import RetryRule, answer_error
+from pyflymq_core.protocol import OpCode, encode_response
+
+
+class _Metadata:
+    def __init__(self) -> None:
+        self.invalidated: list[str | None] = []
+
+    def invalidate(self, topic: str | None = None) -> None:
+        self.invalidated.append(topic)
+
+
+def _decide(
+    error: FlyMQError,
+    *,
+    attempts: int = 1,
+    retry_unacknowledged: bool = False,
+    metadata: _Metadata | None = None,
+    shown: dict[int, FlyMQError] | None = None,
+) -> FlyMQError | None:
+    rule = RetryRule(
+        max_retries=3, retry_unacknowledged=retry_unacknowledged, metadata=metadata or _Metadata()
+    )
+    return rule.decide(error, "orders", attempts, shown)
+
+
+def test_the_safe_no_duplicate_choice_is_the_default() -> None:
+    assert ProducerConfig().retry_unacknowledged is False
+    assert ProducerConfig(retry_unacknowledged=True).retry_unacknowledged is True
+
+
+def test_records_provably_not_written_are_retried_while_attempts_remain() -> None:
+    assert _decide(NotSentError("dead connection")) is None
+    metadata = _Metadata()
+    assert _decide(NotLeaderError("not leader"), metadata=metadata) is None
+    assert metadata.invalidated == ["orders"]  # the retry goes to the new leader
+    exhausted = NotSentError("dead connection")
+    assert _decide(exhausted, attempts=4) is exhausted
+
+
+def test_a_lost_answer_fails_at_most_once_by_default() -> None:
+    for lost in (ConnectionError("connection reset"), TimeoutError("no answer in time")):
+        final = _decide(lost)
+        assert type(final) is type(lost) and final.__cause__ is lost
+        text = str(final)
+        assert "'orders' may or may not have been written" in text and "retry_unacknowledged=True" in text
+
+
+def test_retry_unacknowledged_resends_lost_answers_at_least_once() -> None:
+    lost = ConnectionError("connection reset")
+    assert _decide(lost, retry_unacknowledged=True) is None
+    final = _decide(lost, attempts=4, retry_unacknowledged=True)
+    assert final is not None and "it was retried 3 times" in str(final)
+
+
+def test_other_errors_end_the_record_as_they_are() -> None:
+    refused = TopicNotFoundError("unknown topic")
+    assert _decide(refused) is refused
+
+
+def test_one_wrapper_per_lost_connection() -> None:
+    lost = ConnectionError("reset")
+    shown: dict[int, FlyMQError] = {}
+    assert _decide(lost, shown=shown) is _decide(lost, shown=shown)
+
+
+class _Queued:
+    def __init__(self, attempts: int) -> None:
+        self._frame = b"x"
+        self._attempts = attempts
+
+
+def test_no_server_uses_up_one_attempt_of_every_queued_record() -> None:
+    rule = RetryRule(max_retries=2, retry_unacknowledged=False, metadata=_Metadata())
+    retry, queue = [_Queued(2), _Queued(0)], deque([_Queued(1), _Queued(2)])
+    give_up, error = rule.no_server(ConnectionError("refused", hint="start it"), (retry, queue))
+    assert [r._attempts for r in give_up] == [3, 3]
+    assert [r._attempts for r in retry] == [1] and [r._attempts for r in queue] == [2]
+    assert isinstance(error, NotSentError) and "after 3 attempts (refused)" in str(error)
+    assert error.hint == "start it"
+
+
+@pytest.mark.parametrize(
+    ("op", "expected"),
+    [(int(OpCode.ERROR), TopicNotFoundError), (0x42, ProtocolError)],
+)
+def test_answers_other_than_an_acknowledgement_map_to_typed_errors(op: int, expected: type) -> None:
+    if op == OpCode.ERROR:
+        _, flags, payload = encode_response(
+            op, {"error_encoding": "raw_unflagged", "message": "topic not found"}
+        )
+    else:
+        flags, payload = 0, b""
+    error = answer_error(op, flags, payload, "orders")
+    assert isinstance(error, expected)

@@ -1,0 +1,144 @@
+"""Transactions: the shared sans-IO core, and the sync and asyncio classes behaving identically.
+
+``TransactionCore`` (pyflymq_core/client/transactions.py) decides and words everything; the sync
+``Transaction`` and the asyncio ``AsyncTransaction`` only perform the requests.  The parity tests
+run one scenario through both against the same scripted server and compare what they raise and
+return, so a wording or decision can no longer differ between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pyflymq import AsyncFlyMQClient, FlyMQClient
+from pyflymq_core.client import calls
+from pyflymq_core.client.connection import NotSentError
+from pyflymq_core.client.transactions import TransactionCore
+from pyflymq_core.errors import ConnectionError, TransactionError
+from pyflymq_core.models import RecordMetadata
+from pyflymq_core.protocol import Frame, OpCode, encode_response
+from tests.integration.fake_server import CLOSE, FakeConn, FakeServer, Reply
+from tests.unit.test_client_sync import _txn_server
+
+FAST: dict[str, Any] = {"max_retries": 0, "retry_delay_ms": 10, "keepalive_interval_ms": 0}
+
+
+def _answer(topic: str, offset: int) -> Frame:
+    meta = {"topic": topic, "partition": 0, "offset": offset, "timestamp": 0, "key_size": -1, "value_size": 1}
+    return Frame(*encode_response(OpCode.PRODUCE_TX, meta))
+
+
+def test_outcomes_mark_the_failed_write_and_everything_after_it_as_not_sent() -> None:
+    built = TransactionCore._produce_calls("txn-1", [("a", b"1"), ("b", b"2"), ("c", b"3"), ("d", b"4")])
+    lost = ConnectionError("write failed")
+    outcomes = TransactionCore._outcomes(built, [_answer("a", 0)], lost)
+    assert isinstance(outcomes[0], RecordMetadata) and outcomes[0].offset == 0
+    assert outcomes[1] is lost  # the write that failed: may or may not have arrived
+    assert all(isinstance(o, NotSentError) for o in outcomes[2:])  # never written
+
+
+def test_rejected_reports_none_when_every_record_was_accepted() -> None:
+    records = [("a", b"1")]
+    built = TransactionCore._produce_calls("txn-1", records)
+    outcomes = TransactionCore._outcomes(built, [_answer("a", 7)], None)
+    assert TransactionCore._rejected("txn-1", False, records, outcomes) is None
+    assert TransactionCore._result("txn-1", False, outcomes).records[0].offset == 7
+
+
+def test_commit_failures_say_what_may_have_been_written() -> None:
+    refused = TransactionCore._commit_failed(TransactionError("commit failed"), "txn-producer-1", True, 3)
+    assert "some of the 3 records may have been written" in str(refused)
+    off = TransactionCore._commit_failed(TransactionError("commit failed"), "txn-9", False, 2)
+    assert "all 2 records were already written" in str(off)
+    unknown = TransactionCore._commit_failed(ConnectionError("reset"), "txn-9", False, 2)
+    assert "outcome of committing transaction 'txn-9' is unknown" in str(unknown)
+    assert unknown.__cause__ is not None
+
+
+def test_state_machine() -> None:
+    core = TransactionCore(client=type("C", (), {"_value_encoder": None})())
+    core._add(core._encode_record("t", "v"))
+    assert len(core) == 1 and core.state == "open"
+    assert core._begin_commit() == [("t", b"v")] and core.state == "failed"
+    with pytest.raises(TransactionError, match="the transaction is failed"):
+        core._add(("t", b"late"))
+    rolled = TransactionCore(client=type("C", (), {"_value_encoder": None})())
+    assert rolled._commit_on_exit(RuntimeError) is False and rolled.state == "rolled back"
+    rolled._rollback()  # idempotent
+    assert rolled._commit_on_exit(None) is None
+
+
+# --------------------------------------------------------------------------- sync / async parity
+
+
+def _server(*, coordinator: bool, reject: str | None = None, close_on: str | None = None) -> Any:
+    """The scripted transaction server of the client tests, optionally dropping the connection at
+    the PRODUCE_TX of topic ``close_on``."""
+    scripted = _txn_server(coordinator=coordinator, reject_topic=reject)
+
+    def handler(conn: FakeConn, op: int, fields: dict[str, Any]) -> Reply:
+        if op == OpCode.PRODUCE_TX and fields["topic"] == close_on:
+            return CLOSE
+        return scripted(conn, op, fields)
+
+    return handler
+
+
+def _sync(address: str, topics: list[str]) -> Any:
+    with FlyMQClient(address, **FAST) as client:
+        txn = client.begin_transaction()
+        for topic in topics:
+            txn.produce(topic, b"x")
+        try:
+            return txn.commit(), txn.state
+        except TransactionError as exc:
+            return str(exc), txn.state
+
+
+def _async(address: str, topics: list[str]) -> Any:
+    async def main() -> Any:
+        async with AsyncFlyMQClient(address, **FAST) as client:
+            txn = client.begin_transaction()
+            for topic in topics:
+                txn.produce(topic, b"x")
+            try:
+                return await txn.commit(), txn.state
+            except TransactionError as exc:
+                return str(exc), txn.state
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("server", "topics"),
+    [
+        (lambda: _server(coordinator=False), ["a", "b"]),
+        (lambda: _server(coordinator=False, reject="bad"), ["good", "bad", "good"]),
+        (lambda: _server(coordinator=True, reject="bad"), ["good", "bad"]),
+        (lambda: _server(coordinator=False, close_on="gone"), ["good", "gone", "never"]),
+    ],
+    ids=["committed", "partial-without-coordinator", "aborted-with-coordinator", "connection-lost"],
+)
+def test_sync_and_async_transactions_report_the_same(server: Callable[[], Any], topics: list[str]) -> None:
+    results = []
+    for run in (_sync, _async):
+        with FakeServer(server()) as srv:
+            outcome, state = run(srv.address, topics)
+        if isinstance(outcome, str):
+            outcome = outcome.replace(srv.address, "<server>")
+        else:  # a TransactionResult: what was written, not when
+            outcome = (outcome.txn_id, outcome.coordinator, [(r.topic, r.offset) for r in outcome.records])
+        results.append((outcome, state))
+    sync_result, async_result = results
+    assert sync_result == async_result
+    if isinstance(sync_result[0], str):
+        assert sync_result[1] == "failed"
+
+
+def test_records_of_a_commit_are_pipelined_calls() -> None:
+    (call,) = TransactionCore._produce_calls("txn-1", [("t", b"v")])
+    assert call.op == calls.produce_tx("txn-1", "t", b"v").op == OpCode.PRODUCE_TX
