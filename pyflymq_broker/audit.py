@@ -24,6 +24,10 @@ DEFAULT_LIMIT = 100
 
 @dataclass(frozen=True)
 class AuditEvent:
+    """One recorded event; ``seq`` breaks ties between events of the same nanosecond, so
+    newest-first ordering is stable.
+    """
+
     id: str
     timestamp_ns: int
     type: str
@@ -54,6 +58,12 @@ class AuditEvent:
 
 @dataclass(frozen=True)
 class AuditQuery:
+    """The filters of AUDIT_QUERY/AUDIT_EXPORT, with the server's units and zero-means-unset rule.
+
+    ``start_time``/``end_time`` are Unix seconds (events carry nanoseconds); ``resource`` and
+    ``search`` match substrings, ``search`` case-insensitively.
+    """
+
     start_time: int = 0
     end_time: int = 0
     event_types: tuple[str, ...] = ()
@@ -66,6 +76,7 @@ class AuditQuery:
 
     @classmethod
     def from_fields(cls, fields: dict[str, Any]) -> AuditQuery:
+        """Build a query from the decoded request fields."""
         return cls(
             start_time=int(fields["start_time"]),
             end_time=int(fields["end_time"]),
@@ -79,6 +90,7 @@ class AuditQuery:
         )
 
     def matches(self, event: AuditEvent) -> bool:
+        """Whether ``event`` passes every filter that is set."""
         if self.start_time > 0 and event.timestamp_ns < self.start_time * 1_000_000_000:
             return False
         if self.end_time > 0 and event.timestamp_ns > self.end_time * 1_000_000_000:
@@ -120,6 +132,7 @@ class AuditTrail:
         details: dict[str, str] | None,
         now_ns: int,
     ) -> AuditEvent:
+        """Append a new event (details sorted, as Go's map iteration is not reproducible) and return it."""
         event = AuditEvent(
             id=self._id_factory(),
             timestamp_ns=now_ns,
@@ -137,9 +150,11 @@ class AuditTrail:
         return event
 
     def restore(self, event: AuditEvent) -> None:
+        """Append an event read back from the data directory, keeping its id and timestamp."""
         self._events.append(event)
 
     def events(self) -> list[AuditEvent]:
+        """A copy of every event in recording order, for persistence."""
         return list(self._events)
 
     def query(self, query: AuditQuery) -> tuple[list[AuditEvent], int, bool]:

@@ -56,6 +56,10 @@ class AvroSchema:
     registry: dict[str, AvroSchema] | None = None
 
     def resolve(self) -> AvroSchema:
+        """The node a named reference stands for (itself for any other node).
+
+        References resolve lazily so that recursive types need no cycle in the parsed tree.
+        """
         if self.kind != "ref":
             return self
         assert self.registry is not None
@@ -63,6 +67,7 @@ class AvroSchema:
 
     @property
     def go_type(self) -> str:
+        """The Go type name the server's validator prints for this node, so error texts match."""
         node = self.resolve()
         if node.kind == "fixed":
             return f"[{node.size}]uint8"

@@ -32,7 +32,7 @@ from pyflymq_core.protocol import RAW_UNFLAGGED, decompress_payload, encode_resp
 
 __all__ = ["Broker"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("pyflymq.broker")
 
 Clock = Callable[[], float]
 
@@ -98,6 +98,7 @@ class Broker:
     # --- time -------------------------------------------------------------------------------
 
     def now(self) -> float:
+        """The broker's clock in seconds (injectable, so tests control delays and expiries)."""
         return self._clock()
 
     def now_ns(self) -> int:
@@ -155,6 +156,7 @@ class Broker:
             return Session(self, client_addr)
 
     def session_closed(self, session: Session) -> None:
+        """Drop the closing connection from the group it subscribed to (member counts)."""
         with self._lock:
             if session.group is not None:
                 topic, group_id = session.group

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["AuthSettings", "BrokerConfig"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("pyflymq.broker")
 
 #: The real server refuses a request payload above this many bytes (it closes the connection).
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -36,7 +36,8 @@ class AuthSettings(BaseModel):
     allow_anonymous: bool = False
     default_public: bool = True
     admin_username: str = ""
-    admin_password: str = ""
+    #: Left out of ``repr()`` so a logged or printed configuration never shows it.
+    admin_password: str = Field("", repr=False)
 
 
 class BrokerConfig(BaseModel):

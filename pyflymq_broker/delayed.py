@@ -47,6 +47,8 @@ def _fraction(value: int, unit: int) -> str:
 
 @dataclass(order=True)
 class DelayedMessage:
+    """A value waiting for its due time; ordered by (due, seq) so equal due times keep FIFO order."""
+
     due: float
     seq: int
     topic: str = field(compare=False)
@@ -62,6 +64,9 @@ class DelayedQueue:
         self._seq = itertools.count()
 
     def schedule(self, topic: str, data: bytes, delay_ms: int, now: float) -> None:
+        """Queue ``data`` for ``topic`` after ``delay_ms``; a delay over the configured maximum
+        is refused with the server's text.
+        """
         delay_ns = delay_ms * 1_000_000
         if delay_ns > self._max_delay_ns:
             limit = go_duration(self._max_delay_ns)
@@ -81,6 +86,7 @@ class DelayedQueue:
         heapq.heappush(self._heap, DelayedMessage(retry_at, next(self._seq), message.topic, message.data))
 
     def next_due(self) -> float | None:
+        """When the next message is due, or ``None``: lets a server sleep until then."""
         return self._heap[0].due if self._heap else None
 
     def __len__(self) -> int:

@@ -41,4 +41,5 @@ class DirectClient:
         return decode_response(op, frame.op, frame.flags, frame.payload)
 
     def close(self) -> None:
+        """Close the session, so the broker forgets its group membership like a closed connection's."""
         self.session.close()

@@ -26,6 +26,8 @@ _UINT64 = (0, 2**64 - 1)
 
 @dataclass(frozen=True)
 class DLQRecord:
+    """A dead letter as the server's DLQMessage struct holds it (zero values for absent fields)."""
+
     id: str = ""
     original_topic: str = ""
     original_offset: int = 0

@@ -30,8 +30,12 @@ class BrokerError(Exception):
 
     @classmethod
     def coded(cls, text: str) -> BrokerError:
+        """An error answered as a coded frame (code 1 + text): the handlers that use
+        ``sendErrorResponse`` on the server (auth, users, ACLs, audit, cluster metadata).
+        """
         return cls(text, CODED)
 
     @classmethod
     def flagged(cls, text: str) -> BrokerError:
+        """An error answered as raw text with flags 0x01: the schema registry's failures."""
         return cls(text, RAW_FLAGGED)

@@ -43,6 +43,11 @@ class RecordFilter:
         self._regex = None if self._path is not None or not text else _compile(text)
 
     def matches(self, key: bytes, value: bytes) -> bool:
+        """Whether a record passes the filter, tried as the server does.
+
+        A ``$.path`` is looked up in a JSON object value first; otherwise (or when it is missing)
+        the text matches key or value as a case-insensitive substring, then as a regular expression.
+        """
         if not self.text:
             return True
         if self._path is not None and value[:1] == b"{" and self._json_path_exists(value):

@@ -27,6 +27,7 @@ class Partition:
 
     @property
     def next_offset(self) -> int:
+        """The offset the next record gets (the log has no gaps: it is the record count)."""
         return len(self.records)
 
     @property
@@ -72,9 +73,11 @@ class TopicStore:
         return name in self._topics
 
     def get(self, name: str) -> Topic | None:
+        """The topic or ``None``; handlers choose the error text, which differs per opcode."""
         return self._topics.get(name)
 
     def names(self) -> list[str]:
+        """Every topic name, internal ones included (LIST_TOPICS filters them)."""
         return list(self._topics)
 
     def create(self, name: str, partitions: int) -> bool:

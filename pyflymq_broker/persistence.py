@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Persistence"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("pyflymq.broker")
 
 _LEN = struct.Struct(">I")
 #: Requests after which ``state.json`` is rewritten (they may change groups, schemas, users, ACLs).
@@ -89,6 +89,10 @@ class Persistence:
     # --- loading ------------------------------------------------------------------------------
 
     def load(self) -> None:
+        """Read topics, then groups, schemas, users, ACLs and audit events back into the broker.
+
+        Run once, before the broker serves: the loaded state is what a restarted server would have.
+        """
         broker = self._broker
         for meta_path in sorted(self._topics_dir.glob("*/meta.json")):
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -261,6 +265,7 @@ class Persistence:
         os.replace(tmp, self._root / "state.json")
 
     def close(self) -> None:
+        """Close the open partition logs (everything is already written: each append is flushed)."""
         for handle in self._files.values():
             handle.close()
         self._files.clear()

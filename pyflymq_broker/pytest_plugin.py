@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -34,7 +34,8 @@ class FlyMQTestOptions:
 
     bootstrap: str | None = None
     username: str | None = None
-    password: str | None = None
+    #: Out of ``repr()``: pytest prints fixture values in failure reports.
+    password: str | None = field(default=None, repr=False)
     tls: bool = False
     tls_ca_file: str | None = None
 

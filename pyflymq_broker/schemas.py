@@ -8,7 +8,6 @@ properties). Validation uses the latest version; an unknown name always validate
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from pyflymq_broker import avro, gojson
@@ -16,14 +15,14 @@ from pyflymq_broker.errors import BrokerError
 
 __all__ = ["SchemaRegistry", "SchemaVersion", "validate_protobuf_wire"]
 
-logger = logging.getLogger(__name__)
-
 #: Types accepted by REGISTER_SCHEMA (the request's type string; ``proto`` is stored as protobuf).
 REGISTER_TYPES = ("json", "avro", "protobuf", "proto")
 
 
 @dataclass(frozen=True)
 class SchemaVersion:
+    """One registered version; ``definition`` keeps the request's raw bytes, as the server does."""
+
     name: str
     version: int
     type: str
@@ -32,10 +31,12 @@ class SchemaVersion:
 
     @property
     def id(self) -> str:
+        """The server's schema id ``<name>-v<version>`` (LIST_SCHEMAS reports it as the name)."""
         return f"{self.name}-v{self.version}"
 
     @property
     def definition_text(self) -> str:
+        """The definition as text; undecodable bytes survive the round trip (surrogateescape)."""
         return self.definition.decode("utf-8", "surrogateescape")
 
 
@@ -73,6 +74,7 @@ class SchemaRegistry:
         return version
 
     def get(self, name: str, version: int) -> SchemaVersion:
+        """One version, or the server's flagged ``schema not found`` error."""
         found = self._schemas.get(name, {}).get(version)
         if found is None:
             raise BrokerError.flagged(f"schema not found: {name} v{version}")
@@ -90,6 +92,7 @@ class SchemaRegistry:
         return self._schemas.get(name, {}).get(version)
 
     def get_latest(self, name: str) -> SchemaVersion:
+        """The latest version, or the server's flagged ``no schema found for topic`` error."""
         found = self.latest(name)
         if found is None:
             raise BrokerError.flagged(f"no schema found for topic: {name}")
@@ -102,6 +105,7 @@ class SchemaRegistry:
         return list(self._schemas.get(name, {}).values())
 
     def delete(self, name: str, version: int) -> None:
+        """Remove one version; the name goes with its last version."""
         versions = self._schemas.get(name)
         if versions is None or version not in versions:
             raise BrokerError.flagged(f"failed to delete schema: schema not found: {name} v{version}")
@@ -116,6 +120,7 @@ class SchemaRegistry:
         self._latest[entry.name] = max(latest, self._latest.get(entry.name, 0))
 
     def latest_pointers(self) -> dict[str, int]:
+        """Name -> latest version, for persistence (the pointer can outlive its version)."""
         return dict(self._latest)
 
     # --- validation ---------------------------------------------------------------------------

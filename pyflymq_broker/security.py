@@ -26,6 +26,8 @@ _PBKDF2_ROUNDS = 10_000  # a test broker: enough to not store plain text, cheap 
 
 @dataclass(frozen=True)
 class Role:
+    """A built-in role: which of read/write/admin it grants (the server's roles are fixed)."""
+
     name: str
     permissions: tuple[str, ...]
     description: str
@@ -42,8 +44,10 @@ ROLES: dict[str, Role] = {
 
 @dataclass
 class User:
+    """A user record; the password is only kept as a salted PBKDF2 hash."""
+
     username: str
-    password_hash: str
+    password_hash: str = field(repr=False)  # a salted hash, but still nothing to print
     roles: list[str]
     enabled: bool
     created_at: float
@@ -52,6 +56,9 @@ class User:
 
 @dataclass
 class Acl:
+    """A topic's access list; a public topic is readable and writable by every user (and by anonymous
+    connections when the config allows them), the lists grant the rest."""
+
     topic: str
     public: bool
     allowed_users: list[str] = field(default_factory=list)
@@ -87,6 +94,7 @@ class SecurityStore:
     # --- users --------------------------------------------------------------------------------
 
     def create_user(self, username: str, password: str, roles: list[str], now: float) -> None:
+        """Add an enabled user; an existing name raises ``KeyError`` with the server's text."""
         if username in self.users:
             raise KeyError(f'user "{username}" already exists')
         self.users[username] = User(username, hash_password(password), list(roles), True, now, now)
@@ -98,20 +106,24 @@ class SecurityStore:
         return user
 
     def delete_user(self, username: str) -> None:
+        """Remove a user; an unknown name raises ``KeyError`` with the server's text."""
         self._user(username)
         del self.users[username]
 
     def set_roles(self, username: str, roles: list[str], now: float) -> None:
+        """Replace the user's roles (unknown role names are kept but grant nothing)."""
         user = self._user(username)
         user.roles = list(roles)
         user.updated_at = now
 
     def set_enabled(self, username: str, enabled: bool, now: float) -> None:
+        """Enable or disable a user (a disabled user cannot authenticate)."""
         user = self._user(username)
         user.enabled = enabled
         user.updated_at = now
 
     def set_password(self, username: str, password: str, now: float) -> None:
+        """Store a new salted hash for the user's password."""
         user = self._user(username)
         user.password_hash = hash_password(password)
         user.updated_at = now

@@ -238,6 +238,7 @@ class BrokerServer:
 
     @property
     def tls(self) -> bool:
+        """Whether the server speaks TLS (its URL is then ``flymqs://``)."""
         return self.ssl_context is not None
 
     @property
@@ -259,13 +260,16 @@ class BrokerServer:
 
     @property
     def connection_count(self) -> int:
+        """Open client connections, for tests that check clients close theirs."""
         return len(self._connections)
 
     @property
     def running(self) -> bool:
+        """Whether the server accepts connections (started and not yet stopped)."""
         return self._server is not None and not self._closed
 
     def loop_time(self) -> float:
+        """The serving loop's clock, which idle timeouts are measured on (0 before start)."""
         return self._loop.time() if self._loop is not None else 0.0
 
     def __repr__(self) -> str:

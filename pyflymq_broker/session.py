@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FeedResult", "Session"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("pyflymq.broker")
 
 
 class FeedResult(NamedTuple):
@@ -41,6 +41,7 @@ class Session:
 
     @property
     def broker(self) -> Broker:
+        """The broker this connection talks to."""
         return self._broker
 
     def __repr__(self) -> str:

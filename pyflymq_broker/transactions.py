@@ -21,6 +21,8 @@ ACTIVE, PREPARED, COMMITTED, ABORTED = "active", "prepared", "committed", "abort
 
 @dataclass
 class Transaction:
+    """One transaction: its buffered writes and the state COMMIT_TX/ABORT_TX move it through."""
+
     id: str
     producer_id: str
     expires_at: float
@@ -29,6 +31,8 @@ class Transaction:
 
 
 class TransactionCoordinator:
+    """The transactions of the broker, global to all connections, with timeout-based expiry."""
+
     def __init__(self, timeout_seconds: int) -> None:
         # The server substitutes 30 s for a zero timeout.
         self._timeout = float(timeout_seconds if timeout_seconds != 0 else 30)
@@ -37,6 +41,10 @@ class TransactionCoordinator:
         self._expiry: list[tuple[float, str]] = []
 
     def begin(self, now: float, producer_ns: int, txn_ns: int) -> Transaction:
+        """Start a transaction that expires after the configured timeout.
+
+        Ids embed the clock's nanoseconds like the server's; a collision is bumped, never reused.
+        """
         producer_id = f"producer-{producer_ns}"
         txn_id = f"txn-{producer_id}-{txn_ns}"
         while txn_id in self._txns:  # the server's ids are wall-clock nanoseconds: unique in practice
@@ -48,6 +56,7 @@ class TransactionCoordinator:
         return txn
 
     def add(self, txn_id: str, topic: str, data: bytes) -> None:
+        """Buffer one write; an unknown or finished transaction raises the server's error text."""
         txn = self._txns.get(txn_id)
         if txn is None:
             raise BrokerError(f"transaction not found: {txn_id}")
@@ -71,6 +80,7 @@ class TransactionCoordinator:
         txn.state = ABORTED
 
     def abort(self, txn_id: str) -> bool:
+        """Discard the buffered writes; ``False`` for an unknown or already committed transaction."""
         txn = self._txns.get(txn_id)
         if txn is None or txn.state == COMMITTED:
             return False
@@ -89,9 +99,11 @@ class TransactionCoordinator:
         return expired
 
     def next_expiry(self) -> float | None:
+        """When the next active transaction expires, or ``None``: lets a server sleep until then."""
         while self._expiry and self._txns[self._expiry[0][1]].state != ACTIVE:
             heapq.heappop(self._expiry)  # already committed/aborted: no deadline left
         return self._expiry[0][0] if self._expiry else None
 
     def get(self, txn_id: str) -> Transaction | None:
+        """The transaction with this id, or ``None``."""
         return self._txns.get(txn_id)

@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from types import TracebackType
 from typing import Any
 
 from pyflymq_core.aio.consumer import AsyncConsumer
 from pyflymq_core.client.async_client import AsyncFlyMQClient
-from pyflymq_core.consumer.assignment import TopicPartition
-from pyflymq_core.consumer.consumer import build_consumer_config
 from pyflymq_core.errors import ConnectionError, FlyMQError
 from pyflymq_core.models import ConsumedMessage
-from pyflymq_rx._clients import async_client_for
+from pyflymq_rx._delivery import Delivery
 from pyflymq_rx.backpressure import DEFAULT_BUFFER_SIZE, AsyncBuffer, Backpressure
 
 __all__ = ["AsyncReactiveConsumer"]
@@ -56,18 +53,12 @@ class AsyncReactiveConsumer:
     ) -> None:
         self._given = client
         self._topics = topic
-        auto_commit = consumer_options.pop("auto_commit", None)
-        cfg = self._config = build_consumer_config(None, group_id, auto_commit, consumer_options)
+        self._delivery = Delivery(group_id, poll_timeout_ms, consumer_options)
         self._buffer: AsyncBuffer[ConsumedMessage] = AsyncBuffer(buffer_size, backpressure)
-        self._poll_timeout_ms = poll_timeout_ms
-        self._auto_commit = cfg.enable_auto_commit and cfg.group_id is not None
-        self._commit_interval = cfg.auto_commit_interval_ms / 1000.0
         self._client: AsyncFlyMQClient | None = None
         self._owned = False
         self._consumer: AsyncConsumer | None = None
         self._fetcher: asyncio.Task[None] | None = None
-        self._delivered: dict[TopicPartition, int] = {}
-        self._committed: dict[TopicPartition, int] = {}
         self._started = False
         self._closed = False
 
@@ -89,19 +80,7 @@ class AsyncReactiveConsumer:
             return self
         if self._closed:
             raise ConnectionError("the consumer is closed", hint="Create a new AsyncReactiveConsumer.")
-        client, self._owned = async_client_for(self._given)
-        self._client = client
-        try:
-            await client.connect()
-            # Commits are done here, for delivered messages only: the inner consumer never commits.
-            inner = self._config.with_options(enable_auto_commit=False)
-            consumer = AsyncConsumer(client, self._topics, config=inner)
-            await consumer.start()
-        except BaseException:
-            if self._owned:
-                await client.close()
-            raise
-        self._consumer = consumer
+        self._client, self._owned, self._consumer = await self._delivery.open(self._given, self._topics)
         self._started = True
         self._fetcher = asyncio.get_running_loop().create_task(self._fetch_loop(), name="pyflymq-rx-fetch")
         return self
@@ -124,7 +103,7 @@ class AsyncReactiveConsumer:
             await asyncio.wait([fetcher])
         try:
             if self._consumer is not None:
-                await self._commit_delivered()
+                await self._delivery.commit(self._consumer)
         except FlyMQError as exc:
             logger.warning("final commit of the reactive consumer failed: %s", exc)
             raise
@@ -156,34 +135,24 @@ class AsyncReactiveConsumer:
                 raise StopAsyncIteration
             await self.start()
         message = await self._buffer.get()
-        self._delivered[TopicPartition(message.topic, message.partition)] = message.offset + 1
+        self._delivery.record(message)
         return message
 
     # ------------------------------------------------------------------ the fetch task
-
-    async def _commit_delivered(self) -> None:
-        consumer = self._consumer
-        if consumer is None or consumer.group_id is None:
-            return
-        todo = {tp: offset for tp, offset in self._delivered.items() if self._committed.get(tp) != offset}
-        if todo:
-            await consumer.commit(todo)
-            self._committed.update(todo)
 
     async def _fetch_loop(self) -> None:
         consumer = self._consumer
         assert consumer is not None
         buffer = self._buffer
-        next_commit = time.monotonic() + self._commit_interval
+        delivery = self._delivery
         try:
             while True:
-                records = await consumer.poll(self._poll_timeout_ms)
+                records = await consumer.poll(delivery.poll_timeout_ms)
                 for record in records:
                     if not await buffer.put(record):
                         return  # stopped
-                if self._auto_commit and time.monotonic() >= next_commit:
-                    next_commit = time.monotonic() + self._commit_interval
-                    await self._commit_delivered()
+                if delivery.commit_due():
+                    await delivery.commit(consumer)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # FlyMQError, BufferFullError (policy "error"), or a bug

@@ -126,7 +126,41 @@ class BoundedBuffer(Generic[T]):
 _END = object()
 
 
-class ThreadBuffer(Generic[T]):
+class _Stream(Generic[T]):
+    """What the thread and asyncio buffers share: the bounded buffer and how the stream ended.
+
+    The end is sticky and the first error wins; the error is handed out once, after the items
+    still buffered, so the subscriber sees every message that was fetched before the failure.
+    """
+
+    def __init__(self, maxsize: int, policy: Backpressure | str) -> None:
+        self._buffer: BoundedBuffer[T] = BoundedBuffer(maxsize, policy)
+        self._finished = False
+        self._error: BaseException | None = None
+
+    @property
+    def dropped(self) -> int:
+        """Messages discarded by ``drop_oldest``."""
+        return self._buffer.dropped
+
+    def __len__(self) -> int:
+        return len(self._buffer)
+
+    def _end(self, error: BaseException | None, discard: bool) -> int:
+        """Mark the stream finished (the first error wins); how many items ``discard`` dropped."""
+        dropped = self._buffer.clear() if discard else 0
+        if not self._finished:
+            self._finished = True
+            self._error = error
+        return dropped
+
+    def _take_error(self) -> BaseException | None:
+        """The finishing error, once (later calls see a clean end)."""
+        error, self._error = self._error, None
+        return error
+
+
+class ThreadBuffer(_Stream[T]):
     """:class:`BoundedBuffer` shared by a producing thread (or loop) and one consuming thread.
 
     ``on_space`` is called (outside the lock, on the consuming thread) when an item is taken from a
@@ -140,19 +174,9 @@ class ThreadBuffer(Generic[T]):
         policy: Backpressure | str = Backpressure.BLOCK,
         on_space: Callable[[], None] | None = None,
     ) -> None:
-        self._buffer: BoundedBuffer[T] = BoundedBuffer(maxsize, policy)
+        super().__init__(maxsize, policy)
         self._cond = threading.Condition()
         self._on_space = on_space
-        self._finished = False
-        self._error: BaseException | None = None
-
-    @property
-    def dropped(self) -> int:
-        """Messages discarded by ``drop_oldest``."""
-        return self._buffer.dropped
-
-    def __len__(self) -> int:
-        return len(self._buffer)
 
     def offer(self, item: T) -> bool:
         """Non-blocking add (see :meth:`BoundedBuffer.offer`)."""
@@ -187,8 +211,8 @@ class ThreadBuffer(Generic[T]):
         with self._cond:
             while not len(self._buffer):
                 if self._finished:
-                    if self._error is not None:
-                        error, self._error = self._error, None
+                    error = self._take_error()
+                    if error is not None:
                         raise error
                     return END
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -207,35 +231,22 @@ class ThreadBuffer(Generic[T]):
         """End the stream (idempotent; the first error wins); ``discard`` drops what is buffered.
         Returns how many buffered items were discarded."""
         with self._cond:
-            dropped = self._buffer.clear() if discard else 0
-            if not self._finished:
-                self._finished = True
-                self._error = error
+            dropped = self._end(error, discard)
             self._cond.notify_all()
         if self._on_space is not None:
             self._on_space()
         return dropped
 
 
-class AsyncBuffer(Generic[T]):
+class AsyncBuffer(_Stream[T]):
     """:class:`BoundedBuffer` between two tasks of one event loop."""
 
     def __init__(
         self, maxsize: int = DEFAULT_BUFFER_SIZE, policy: Backpressure | str = Backpressure.BLOCK
     ) -> None:
-        self._buffer: BoundedBuffer[T] = BoundedBuffer(maxsize, policy)
+        super().__init__(maxsize, policy)
         self._readable: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
-        self._finished = False
-        self._error: BaseException | None = None
-
-    @property
-    def dropped(self) -> int:
-        """Messages discarded by ``drop_oldest``."""
-        return self._buffer.dropped
-
-    def __len__(self) -> int:
-        return len(self._buffer)
 
     @staticmethod
     def _wake(future: asyncio.Future[None] | None) -> None:
@@ -260,8 +271,8 @@ class AsyncBuffer(Generic[T]):
         """The next item; ``StopAsyncIteration`` at the end, or the finishing error once drained."""
         while not len(self._buffer):
             if self._finished:
-                if self._error is not None:
-                    error, self._error = self._error, None
+                error = self._take_error()
+                if error is not None:
                     raise error
                 raise StopAsyncIteration
             waiter = self._readable = asyncio.get_running_loop().create_future()
@@ -275,10 +286,7 @@ class AsyncBuffer(Generic[T]):
 
     def finish(self, error: BaseException | None = None, *, discard: bool = False) -> int:
         """End the stream (idempotent; the first error wins); ``discard`` drops what is buffered."""
-        dropped = self._buffer.clear() if discard else 0
-        if not self._finished:
-            self._finished = True
-            self._error = error
+        dropped = self._end(error, discard)
         self._wake(self._readable)
         self._wake(self._writable)
         return dropped

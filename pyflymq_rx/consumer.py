@@ -41,11 +41,10 @@ from reactivex import Observable
 from reactivex.subject import Subject
 
 from pyflymq_core.aio.consumer import AsyncConsumer
-from pyflymq_core.consumer.assignment import TopicPartition
-from pyflymq_core.consumer.consumer import build_consumer_config
+from pyflymq_core.client.async_client import AsyncFlyMQClient
 from pyflymq_core.errors import ConnectionError, FlyMQError
 from pyflymq_core.models import ConsumedMessage
-from pyflymq_rx._clients import async_client_for
+from pyflymq_rx._delivery import Delivery
 from pyflymq_rx.backpressure import DEFAULT_BUFFER_SIZE, EMPTY, END, Backpressure, ThreadBuffer
 
 __all__ = ["ReactiveConsumer"]
@@ -75,11 +74,7 @@ class ReactiveConsumer:
     ) -> None:
         self._given = client
         self._topics = topic
-        auto_commit = consumer_options.pop("auto_commit", None)
-        cfg = self._config = build_consumer_config(None, group_id, auto_commit, consumer_options)
-        self._auto_commit = cfg.enable_auto_commit and cfg.group_id is not None
-        self._commit_interval = cfg.auto_commit_interval_ms / 1000.0
-        self._poll_timeout_ms = poll_timeout_ms
+        self._delivery = Delivery(group_id, poll_timeout_ms, consumer_options)
         self._subject: Subject[ConsumedMessage] = Subject()
         self._buffer: ThreadBuffer[ConsumedMessage] = ThreadBuffer(
             buffer_size, backpressure, on_space=self._space_freed
@@ -88,8 +83,6 @@ class ReactiveConsumer:
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
-        self._delivered: dict[TopicPartition, int] = {}
-        self._committed: dict[TopicPartition, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._space: asyncio.Event | None = None
         self._quit: asyncio.Event | None = None
@@ -176,7 +169,7 @@ class ReactiveConsumer:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"<ReactiveConsumer {self._topics!r} group={self._config.group_id!r} {self._state}>"
+        return f"<ReactiveConsumer {self._topics!r} group={self._delivery.config.group_id!r} {self._state}>"
 
     # ------------------------------------------------------------------ emit thread
 
@@ -190,7 +183,7 @@ class ReactiveConsumer:
     def _emit_main(self) -> None:
         buffer = self._buffer
         subject = self._subject
-        delivered = self._delivered
+        delivery = self._delivery
         while True:
             try:
                 item = buffer.get()
@@ -208,7 +201,7 @@ class ReactiveConsumer:
                 logger.exception("a subscriber of the reactive consumer raised; ending the stream")
                 self._fail(exc)
                 return
-            delivered[TopicPartition(item.topic, item.partition)] = item.offset + 1
+            delivery.record(item)
 
     def _fail(self, error: BaseException) -> None:
         """End the stream with ``error`` (on the emit thread): on_error, then shut the fetcher down."""
@@ -258,13 +251,11 @@ class ReactiveConsumer:
         self._quit = quit_event = asyncio.Event()
         if self._state != _RUNNING:
             return
-        client, owned = async_client_for(self._given)
+        client: AsyncFlyMQClient | None = None
+        owned = False
         consumer: AsyncConsumer | None = None
         try:
-            await client.connect()
-            inner = self._config.with_options(enable_auto_commit=False)
-            consumer = AsyncConsumer(client, self._topics, config=inner)
-            await consumer.start()
+            client, owned, consumer = await self._delivery.open(self._given, self._topics)
             self._ready.set()
             fetching = asyncio.ensure_future(self._fetch_loop(consumer))
             quitting = asyncio.ensure_future(quit_event.wait())
@@ -284,43 +275,35 @@ class ReactiveConsumer:
         finally:
             try:
                 if consumer is not None:
-                    await self._commit_delivered(consumer, final=True)
+                    await self._final_commit(consumer)
             finally:
                 if consumer is not None:
                     await consumer.close()
-                if owned:
+                if owned and client is not None:
                     await client.close()
 
     async def _fetch_loop(self, consumer: AsyncConsumer) -> None:
         buffer = self._buffer
         space = self._space
         assert space is not None
-        next_commit = time.monotonic() + self._commit_interval
+        delivery = self._delivery
         while True:
-            records = await consumer.poll(self._poll_timeout_ms)
+            records = await consumer.poll(delivery.poll_timeout_ms)
             for record in records:
                 while not buffer.offer(record):  # "block": wait for the emitter to take one
                     space.clear()
                     if buffer.offer(record):
                         break
                     await space.wait()
-            if self._auto_commit and time.monotonic() >= next_commit:
-                next_commit = time.monotonic() + self._commit_interval
-                await self._commit_delivered(consumer)
+            if delivery.commit_due():
+                await delivery.commit(consumer)
 
-    async def _commit_delivered(self, consumer: AsyncConsumer, *, final: bool = False) -> None:
-        if consumer.group_id is None:
-            return
-        offsets = dict(self._delivered)  # a snapshot: the emit thread keeps updating it
-        todo = {tp: offset for tp, offset in offsets.items() if self._committed.get(tp) != offset}
-        if not todo:
-            return
+    async def _final_commit(self, consumer: AsyncConsumer) -> None:
+        """Commit what was delivered as the stream ends; a failure is logged, not raised: this runs
+        on the fetch thread, where no caller could catch it."""
         try:
-            await consumer.commit(todo)
-            self._committed.update(todo)
+            await self._delivery.commit(consumer)
         except FlyMQError as exc:
-            if not final:
-                raise
             logger.warning("final commit of the reactive consumer failed: %s", exc)
 
 

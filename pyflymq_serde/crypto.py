@@ -50,9 +50,15 @@ MIN_CIPHERTEXT = NONCE_SIZE + TAG_SIZE
 class PayloadEncryptor(Protocol):
     """What the client needs from an encryptor plugin (registered under ``pyflymq_register_encryptors``)."""
 
-    def encrypt(self, plaintext: bytes) -> bytes: ...
+    def encrypt(self, plaintext: bytes) -> bytes:
+        """Ciphertext of one record value; must be self-contained (nonce included), because
+        records are decrypted one by one, by other processes, possibly much later."""
+        ...
 
-    def decrypt(self, data: bytes) -> bytes: ...
+    def decrypt(self, data: bytes) -> bytes:
+        """The plaintext of :meth:`encrypt`'s output; raise rather than return garbage when
+        ``data`` does not authenticate (a wrong key or a tampered record)."""
+        ...
 
 
 def generate_key() -> str:

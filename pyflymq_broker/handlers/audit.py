@@ -31,6 +31,10 @@ def _decode(ctx: Context, payload: bytes, kind: str) -> dict[str, Any]:
 
 
 def audit_query(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """AUDIT_QUERY: a page of events, newest first (admin only).
+
+    Negative limit/offset are refused: the real server would panic on them and exit.
+    """
     trail = _trail(ctx, "queries")
     query = AuditQuery.from_fields(_decode(ctx, payload, "query"))
     if query.limit < 0 or query.offset < 0:
@@ -41,6 +45,7 @@ def audit_query(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def audit_export(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """AUDIT_EXPORT: the matching events as CSV or JSON, capped at one default page (admin only)."""
     trail = _trail(ctx, "export")
     req = _decode(ctx, payload, "export")
     return {

@@ -57,6 +57,10 @@ def _user_info(user: User, permissions: list[str], *, times: bool = True) -> dic
 
 
 def auth(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """AUTH: switch the connection's identity; a failed attempt keeps the previous one.
+
+    Failures are an answer with ``success = false`` (and an audit record), not an error frame.
+    """
     req = ctx.decode_coded(payload, "invalid auth request: ")
     store = _store(ctx)  # the real server dereferences a nil user here and exits
     username = req["username"]
@@ -85,6 +89,7 @@ def auth(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def whoami(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """WHOAMI: the connection's identity, or an unauthenticated answer (never an error)."""
     store = ctx.broker.security
     if store is None or not ctx.username:
         return dict(_NOT_AUTHENTICATED)
@@ -95,6 +100,7 @@ def whoami(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def user_create(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """USER_CREATE: admins only; the reply echoes the request, with zero timestamps as the server's."""
     problem = ctx.manage_problem()
     if problem is not None:
         ctx.audit("access.denied", resource="", action="user_create", result="denied")
@@ -131,6 +137,7 @@ def user_create(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def user_delete(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """USER_DELETE: admins only; deleting your own account is refused (it would lock you out)."""
     problem = ctx.manage_problem()
     if problem is not None:
         ctx.audit("access.denied", resource="", action="user_delete", result="denied")
@@ -152,6 +159,7 @@ def user_delete(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def user_update(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """USER_UPDATE: replace roles and set ``enabled`` (an absent byte disables, as on the server)."""
     ctx.check_manage(coded=True)
     req = ctx.decode_coded(payload, REQUEST_PREFIX)
     store = _store(ctx)
@@ -166,12 +174,14 @@ def user_update(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def user_list(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """USER_LIST: every user, without permissions (admins only)."""
     ctx.check_manage(coded=True)
     store = _store(ctx)
     return {"users": [_user_info(u, []) for u in store.users.values()]}
 
 
 def user_get(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """USER_GET: one user with the permissions its roles grant (admins only)."""
     ctx.check_manage(coded=True)
     username = ctx.decode_coded(payload, REQUEST_PREFIX)["username"]
     store = _store(ctx)
@@ -182,6 +192,7 @@ def user_get(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def password_change(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """PASSWORD_CHANGE: your own with the current password, anyone's as an admin."""
     req = ctx.decode_coded(payload, REQUEST_PREFIX)
     store = _store(ctx)
     username = req["username"]
@@ -200,6 +211,7 @@ def password_change(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def acl_set(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """ACL_SET: replace a topic's ACL; a public ACL needs anonymous access enabled in the config."""
     ctx.check_manage(coded=True)
     req = ctx.decode_coded(payload, REQUEST_PREFIX)
     store = ctx.broker.security
@@ -216,6 +228,7 @@ def acl_set(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def acl_get(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """ACL_GET: a topic's ACL; ``default_public`` is filled only when none exists (server quirk)."""
     ctx.check_manage(coded=True)
     topic = ctx.decode_coded(payload, REQUEST_PREFIX)["topic"]
     store = _store(ctx)
@@ -241,6 +254,7 @@ def acl_get(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def acl_delete(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """ACL_DELETE: remove a topic's ACL; deleting a missing one succeeds."""
     ctx.check_manage(coded=True)
     topic = ctx.decode_coded(payload, REQUEST_PREFIX)["topic"]
     store = _store(ctx)
@@ -249,6 +263,7 @@ def acl_delete(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def acl_list(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """ACL_LIST: every ACL and the server's ``default_public`` setting (admins only)."""
     ctx.check_manage(coded=True)
     store = _store(ctx)
     return {
@@ -267,6 +282,7 @@ def acl_list(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def role_list(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """ROLE_LIST: the built-in roles; no permission check, as on the server."""
     _store(ctx)  # no permission check, but a server with auth disabled crashes here
     return {
         "roles": [

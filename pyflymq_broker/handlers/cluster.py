@@ -11,6 +11,10 @@ __all__ = ["cluster_metadata"]
 
 
 def cluster_metadata(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """CLUSTER_METADATA: a one-node cluster whose leader is the configured ``bind_addr``.
+
+    No auth check, as on the server: clients call it before they authenticate, to route requests.
+    """
     req = ctx.decode_coded(payload, "invalid request: ")
     config = ctx.broker.config
     return build_metadata(ctx.broker.topics, req.get("topic", ""), config.node_id, config.bind_addr)

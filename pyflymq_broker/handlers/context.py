@@ -66,20 +66,25 @@ class Context:
 
     @property
     def username(self) -> str:
+        """The connection's authenticated user; ``""`` when anonymous."""
         return self.session.username
 
     @property
     def client_ip(self) -> str:
+        """The peer's host, as the server writes it into audit records."""
         return split_host(self.session.client_addr)
 
     @property
     def auth_enabled(self) -> bool:
+        """Whether the broker keeps users; without them most security requests have no store."""
         return self.broker.security is not None
 
     def check_read(self, topic: str) -> None:
+        """Refuse (raw error text) unless the user may read ``topic``."""
         self._raise(self._topic_access(topic, "read"), coded=False)
 
     def check_write(self, topic: str) -> None:
+        """Refuse (raw error text) unless the user may write ``topic``."""
         self._raise(self._topic_access(topic, "write"), coded=False)
 
     def _topic_access(self, topic: str, permission: str) -> str | None:
@@ -87,14 +92,23 @@ class Context:
         return None if security is None else security.topic_access(self.username, topic, permission)
 
     def topic_admin_problem(self) -> str | None:
+        """Why the user may not create/delete topics or reset offsets, or ``None``.
+
+        Returned rather than raised: those handlers audit the refusal before answering.
+        """
         security = self.broker.security
         return None if security is None else security.topic_admin(self.username)
 
     def manage_problem(self) -> str | None:
+        """Why the user may not manage users, ACLs, groups or the audit trail, or ``None``.
+
+        Returned rather than raised, like :meth:`topic_admin_problem`.
+        """
         security = self.broker.security
         return None if security is None else security.manage_users(self.username)
 
     def check_manage(self, *, coded: bool) -> None:
+        """Refuse unless the user may manage; ``coded`` picks the handler family's error encoding."""
         self._raise(self.manage_problem(), coded=coded)
 
     @staticmethod
@@ -106,6 +120,7 @@ class Context:
 
     @property
     def now_ms(self) -> int:
+        """The request's clock time in milliseconds: the timestamp the replies carry."""
         return int(self.now * 1000)
 
     def audit(
@@ -118,6 +133,7 @@ class Context:
         details: dict[str, str] | None = None,
         user: str | None = None,
     ) -> None:
+        """Record an audit event for this connection (no-op when the audit trail is off)."""
         trail = self.broker.audit
         if trail is None:
             return

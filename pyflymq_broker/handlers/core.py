@@ -28,6 +28,7 @@ ZERO_COPY_THRESHOLD = 64 * 1024
 
 
 def produce(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """PRODUCE: write one keyed record; the request's partition is ignored, as on the server."""
     req = ctx.decode(payload)
     topic, key, value = req["topic"], req["key"], req["value"]
     ctx.check_write(topic)
@@ -54,6 +55,7 @@ def _consume_record(ctx: Context, req: dict[str, Any]) -> tuple[bytes, bytes]:
 
 
 def consume(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """CONSUME: one record by offset; past the end answers ``EOF`` (the server's text, clients map it)."""
     req = ctx.decode(payload)
     ctx.check_read(req["topic"])
     key, value = _consume_record(ctx, req)
@@ -61,6 +63,11 @@ def consume(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def consume_zero_copy(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """CONSUME_ZERO_COPY: like CONSUME, but a large value comes back in its stored framing.
+
+    The server sendfile()s the record as stored on disk, so clients must unwrap values of at least
+    :data:`ZERO_COPY_THRESHOLD` bytes; answering the same way lets their unwrapping be tested.
+    """
     req = ctx.decode(payload)
     ctx.check_read(req["topic"])
     key, value = _consume_record(ctx, req)
@@ -72,6 +79,7 @@ def consume_zero_copy(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def create_topic(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """CREATE_TOPIC: idempotent (an existing topic keeps its count); 0 partitions means 1."""
     req = ctx.decode(payload)
     topic, partitions = req["topic"], req["partitions"]
     problem = ctx.topic_admin_problem()
@@ -102,6 +110,7 @@ def create_topic(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def delete_topic(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """DELETE_TOPIC: idempotent; the topic's consumer-group offsets survive, as on the server."""
     req = ctx.decode(payload)
     topic = req["topic"]
     problem = ctx.topic_admin_problem()
@@ -121,6 +130,7 @@ def delete_topic(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def list_topics(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """LIST_TOPICS: names sorted by bytes (Go's order), internal ``__`` topics hidden."""
     names = [n for n in ctx.broker.topics.names() if not n.startswith("__")]
     names.sort(key=lambda n: n.encode("utf-8", "surrogateescape"))  # Go sorts by bytes
     return {"topics": names}

@@ -10,6 +10,10 @@ __all__ = ["produce_delayed", "produce_with_ttl"]
 
 
 def produce_delayed(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """PRODUCE_DELAYED: queue the value for later (offset 0 is a placeholder, as on the server).
+
+    With the feature off the delay is ignored and the value is written at once.
+    """
     req = ctx.decode(payload)
     topic, data = req["topic"], req["data"]
     queue = ctx.broker.delayed
@@ -22,6 +26,7 @@ def produce_delayed(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def produce_with_ttl(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """PRODUCE_WITH_TTL: write the value; the TTL is accepted but never enforced, like the server."""
     req = ctx.decode(payload)
     topic, data = req["topic"], req["data"]
     # The TTL is never enforced: the record stays readable forever (SEMANTICS_NOTES #18).

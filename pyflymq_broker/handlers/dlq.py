@@ -26,6 +26,7 @@ def _read_dlq(ctx: Context, topic: str, max_messages: int) -> list[DLQRecord]:
 
 
 def fetch_dlq(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """FETCH_DLQ: the dead letters of a topic; any read error is an empty answer, as on the server."""
     req = ctx.decode(payload)
     if not ctx.broker.config.dlq_enabled:
         return {"messages": []}
@@ -48,6 +49,10 @@ def _i32(value: int) -> int:
 
 
 def replay_dlq(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """REPLAY_DLQ: re-produce one dead letter (found by id) to its original topic.
+
+    Failures are ``success = false`` answers with a message, never error frames.
+    """
     req = ctx.decode(payload)
     if not ctx.broker.config.dlq_enabled:
         return {"success": False, "message": "DLQ not enabled"}
@@ -66,6 +71,7 @@ def replay_dlq(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def purge_dlq(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """PURGE_DLQ: drop the whole ``<topic><suffix>`` topic."""
     req = ctx.decode(payload)
     if not ctx.broker.config.dlq_enabled:
         return {"success": False, "message": "DLQ not enabled"}

@@ -22,6 +22,11 @@ __all__ = [
 
 
 def subscribe(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """SUBSCRIBE: the start offset for ``earliest``, ``latest`` or ``commit`` mode.
+
+    The connection joins the group before any check, so even a failed SUBSCRIBE creates the group:
+    that is what the server does and what DESCRIBE_GROUP then reports.
+    """
     req = ctx.decode(payload)
     topic, group_id, partition, mode = req["topic"], req["group_id"], req["partition"], req["mode"]
     ctx.check_read(topic)
@@ -57,12 +62,14 @@ def _store_offset(ctx: Context, topic: str, group_id: str, partition: int, offse
 
 
 def commit(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """COMMIT: store an offset; no authentication or existence check, as on the server."""
     req = ctx.decode(payload)  # no authentication and no existence checks, as on the server
     _store_offset(ctx, req["topic"], req["group_id"], req["partition"], req["offset"])
     return {"success": True}
 
 
 def get_offset(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """GET_OFFSET: the committed offset, 0 when none (the group must exist)."""
     req = ctx.decode(payload)
     ctx.check_read(req["topic"])
     group = ctx.broker.groups.get(req["topic"], req["group_id"])
@@ -70,6 +77,7 @@ def get_offset(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def reset_offset(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """RESET_OFFSET: commit ``earliest``, ``latest`` or an explicit offset (admin permission)."""
     req = ctx.decode(payload)
     topic, mode = req["topic"], req["mode"]
     problem = ctx.topic_admin_problem()
@@ -98,17 +106,20 @@ def _summary(ctx: Context, group: ConsumerGroup) -> dict[str, Any]:
 
 
 def list_groups(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """LIST_GROUPS: every group with its members and offsets (admin permission)."""
     ctx.check_manage(coded=False)
     return {"groups": [_summary(ctx, g) for g in ctx.broker.groups.all()]}
 
 
 def describe_group(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """DESCRIBE_GROUP: one group's members and offsets (admin permission)."""
     req = ctx.decode(payload)
     ctx.check_manage(coded=False)
     return _summary(ctx, ctx.broker.groups.get(req["topic"], req["group_id"]))
 
 
 def get_lag(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """GET_LAG: end offset minus committed offset for one partition, never negative."""
     req = ctx.decode(payload)
     topic = req["topic"]
     ctx.check_read(topic)
@@ -124,6 +135,7 @@ def get_lag(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def delete_group(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """DELETE_GROUP: forget a group and its offsets (admin permission)."""
     req = ctx.decode(payload)
     ctx.check_manage(coded=False)
     ctx.broker.groups.delete(req["topic"], req["group_id"])

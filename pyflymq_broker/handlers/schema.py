@@ -21,6 +21,7 @@ __all__ = [
 
 
 def register_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """REGISTER_SCHEMA: store the next version of a named schema; the answer carries the version."""
     req = ctx.decode(payload)
     type_ = req["type"]
     if type_ not in REGISTER_TYPES:
@@ -30,6 +31,7 @@ def register_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def get_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """GET_SCHEMA: one version, or the latest for version 0; compatibility is always ``backward``."""
     req = ctx.decode(payload)
     registry = ctx.broker.schemas
     found = (
@@ -48,6 +50,7 @@ def get_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def list_schemas(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """LIST_SCHEMAS: every version, or one name's; an undecodable request lists everything."""
     try:
         name = decode_request(ctx.op, payload).get("topic", "")
     except ProtocolError:
@@ -60,12 +63,17 @@ def list_schemas(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def validate_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """VALIDATE_SCHEMA: check a message against the latest version without writing it."""
     req = ctx.decode(payload)
     errors = ctx.broker.schemas.validate(req["name"], req["message"])
     return {"valid": not errors, "errors": errors}
 
 
 def produce_with_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """PRODUCE_WITH_SCHEMA: validate (when the schema feature is on), then write keyless.
+
+    No topic ACL check on this opcode: the server has none either.
+    """
     req = ctx.decode(payload)  # no topic ACL check on this opcode
     topic, data = req["topic"], req["data"]
     if ctx.broker.config.schema_enabled:
@@ -77,6 +85,7 @@ def produce_with_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def delete_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """DELETE_SCHEMA: remove one version; the name disappears with its last version."""
     req = ctx.decode(payload)
     ctx.broker.schemas.delete(req["topic"], req["version"])
     return {"success": True, "message": "OK"}

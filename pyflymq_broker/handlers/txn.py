@@ -11,6 +11,7 @@ __all__ = ["abort_tx", "begin_tx", "commit_tx", "produce_tx"]
 
 
 def begin_tx(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """BEGIN_TX: a new transaction id, global to the broker (any connection may use it)."""
     coordinator = ctx.broker.txns
     if coordinator is None:
         return {"txn_id": f"txn-{ctx.broker.now_ns()}", "success": True}
@@ -20,6 +21,7 @@ def begin_tx(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def produce_tx(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """PRODUCE_TX: buffer a keyless write until COMMIT_TX (feature off: written at once)."""
     req = ctx.decode(payload)
     topic, data = req["topic"], req["data"]
     coordinator = ctx.broker.txns
@@ -31,6 +33,10 @@ def produce_tx(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def commit_tx(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """COMMIT_TX: write the buffered messages one by one; not atomic, like the server.
+
+    A write that fails midway leaves the earlier ones written and answers ``success = false``.
+    """
     req = ctx.decode(payload)
     txn_id = req["txn_id"]
     coordinator = ctx.broker.txns
@@ -49,6 +55,7 @@ def commit_tx(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def abort_tx(ctx: Context, payload: bytes) -> dict[str, Any]:
+    """ABORT_TX: discard the buffered writes; ``success = false`` for an unknown or committed id."""
     req = ctx.decode(payload)
     txn_id = req["txn_id"]
     coordinator = ctx.broker.txns

@@ -44,7 +44,7 @@ __all__ = [
     "reset_plugins",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("pyflymq.plugins")
 
 #: Entry-point group scanned for plugins.
 ENTRY_POINT_GROUP = PROJECT_NAME

@@ -60,6 +60,11 @@ class AvroCodec(BaseCodec):
         self._strict = strict
 
     def serialize(self, obj: Any) -> bytes:
+        """Write ``obj`` (a mapping or a pydantic model) as schemaless Avro.
+
+        Validated first when the codec was built with ``validate=True``, so a bad value fails with the
+        field errors instead of fastavro's first low-level complaint.
+        """
         if hasattr(obj, "model_dump") and not isinstance(obj, type):
             obj = obj.model_dump()
         fastavro = self._fastavro
@@ -83,6 +88,11 @@ class AvroCodec(BaseCodec):
         return buffer.getvalue()
 
     def deserialize(self, data: bytes) -> Any:
+        """Read one schemaless Avro value (resolved to ``reader_schema`` when given).
+
+        With ``strict`` (the default) left-over bytes are an error: they mean the record was written
+        with another schema, and silently ignoring them would hand back wrong data.
+        """
         buffer = io.BytesIO(data)
         try:
             value = self._fastavro.schemaless_reader(buffer, self.parsed_schema, self._reader)

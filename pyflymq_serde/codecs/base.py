@@ -48,9 +48,11 @@ class BaseCodec:
     content_type: str | None = None
 
     def serialize(self, obj: Any) -> bytes:
+        """Encode ``obj``; subclasses override it (the base raises, so a half-written codec fails loudly)."""
         raise NotImplementedError
 
     def deserialize(self, data: bytes) -> Any:
+        """Decode one record value; subclasses override it (the base raises, like :meth:`serialize`)."""
         raise NotImplementedError
 
     def _repr_details(self) -> str:

@@ -21,6 +21,7 @@ class BytesCodec(BaseCodec):
     content_type = "application/octet-stream"
 
     def serialize(self, obj: Any) -> bytes:
+        """Pass bytes through; anything else is refused rather than guessed at (no implicit ``str()``)."""
         if type(obj) is bytes:
             return obj
         if isinstance(obj, (bytes, bytearray, memoryview)):
@@ -31,4 +32,5 @@ class BytesCodec(BaseCodec):
         )
 
     def deserialize(self, data: bytes) -> bytes:
+        """The record's bytes as an immutable ``bytes`` (a view is copied so it outlives the buffer)."""
         return bytes(data) if type(data) is not bytes else data

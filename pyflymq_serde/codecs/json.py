@@ -85,6 +85,11 @@ class JsonCodec(BaseCodec):
     # ------------------------------------------------------------------ serialize
 
     def serialize(self, obj: Any) -> bytes:
+        """Compact UTF-8 JSON of ``obj`` (a pydantic model dumps itself).
+
+        NaN and infinities are refused (the server's JSON parser rejects them), and with a schema or
+        ``require_object`` the output is parsed back and checked before anything is sent.
+        """
         dump = getattr(obj, "model_dump_json", None)
         if dump is not None and not isinstance(obj, type):
             data: bytes = dump().encode("utf-8")
@@ -130,6 +135,11 @@ class JsonCodec(BaseCodec):
     # ------------------------------------------------------------------ deserialize
 
     def deserialize(self, data: bytes) -> Any:
+        """Parse one record value; into the codec's ``model`` when it has one.
+
+        A schema or ``require_object`` makes parsing strict, as the server's would be, so what this
+        returns is what the server accepted.
+        """
         if self._validate_in or self.require_object:
             try:
                 value = loads_strict(data)

@@ -38,6 +38,11 @@ class ProtobufCodec(BaseCodec):
         self.message_class = message_class
 
     def serialize(self, obj: Any) -> bytes:
+        """Serialize a message of the codec's class (a dict is parsed into one first).
+
+        A wrong message type or unset proto2 required fields raise before sending: the server stores
+        protobuf bytes without understanding them, so it could not catch the mistake.
+        """
         cls = self.message_class
         if cls is not None and isinstance(obj, Mapping):
             json_format = require(
@@ -65,6 +70,10 @@ class ProtobufCodec(BaseCodec):
         return data
 
     def deserialize(self, data: bytes) -> Any:
+        """Parse the record as the codec's message class.
+
+        The class is required: protobuf bytes do not say which message they encode.
+        """
         cls = self.message_class
         if cls is None:
             raise ConfigurationError(

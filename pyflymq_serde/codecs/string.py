@@ -34,6 +34,7 @@ class StringCodec(BaseCodec):
         self.content_type = f"text/plain; charset={self.encoding}"
 
     def serialize(self, obj: Any) -> bytes:
+        """Encode text; non-``str`` values are refused rather than silently ``str()``-ed."""
         if not isinstance(obj, str):
             raise InvalidArgumentTypeError(
                 f"the string codec serializes str, not {type(obj).__name__}",
@@ -49,6 +50,7 @@ class StringCodec(BaseCodec):
             ) from exc
 
     def deserialize(self, data: bytes) -> str:
+        """Decode text; undecodable bytes raise (with ``errors="strict"``) instead of becoming U+FFFD."""
         try:
             return bytes(data).decode(self.encoding, self.errors)
         except UnicodeDecodeError as exc:

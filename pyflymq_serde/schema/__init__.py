@@ -25,7 +25,7 @@ from pyflymq_serde.codecs.base import Codec
 
 __all__ = ["check_before_produce", "codec_from_schema", "normalize_schema_type", "validate_locally"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("pyflymq.serde")
 
 _warned_extras: set[str] = set()
 _warned_lock = threading.Lock()

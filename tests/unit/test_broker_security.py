@@ -280,3 +280,16 @@ def test_audit_disabled_and_export_cap() -> None:
     assert query(client, limit=0)["has_more"] is True
     exported = json.loads(client.call(OpCode.AUDIT_EXPORT, query=_empty_query(), format="json")["data"])
     assert len(exported) == 100
+
+
+def test_secrets_stay_out_of_reprs() -> None:
+    """A logged or pytest-printed configuration must not reveal a password (or its hash)."""
+    from pyflymq_broker.pytest_plugin import FlyMQTestOptions
+    from pyflymq_broker.security import User, hash_password
+
+    config = BrokerConfig(auth=AuthSettings(enabled=True, admin_username="admin", admin_password="s3cr3t-pw"))
+    options = FlyMQTestOptions(username="admin", password="s3cr3t-pw")
+    user = User("admin", hash_password("s3cr3t-pw"), ["admin"], True, 0.0, 0.0)
+    for text in (repr(config), str(config), repr(options), repr(user)):
+        assert "s3cr3t-pw" not in text and user.password_hash not in text
+    assert config.auth.admin_password == "s3cr3t-pw" and options.client_kwargs()["password"] == "s3cr3t-pw"

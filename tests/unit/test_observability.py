@@ -213,8 +213,9 @@ def _secret_flow(password: str, wrong_password: str, payload: str, key: str, con
 
 
 class _FakeSpan:
-    def __init__(self, name: str, attributes: dict[str, Any]) -> None:
-        self.name, self.attributes = name, attributes
+    def __init__(self, name: str, attributes: dict[str, Any], start_time: int | None) -> None:
+        self.name, self.attributes, self.start_time = name, attributes, start_time
+        self.end_time: int | None = None
         self.status: Any = None
         self.exceptions: list[BaseException] = []
         self.ended = False
@@ -225,19 +226,21 @@ class _FakeSpan:
     def record_exception(self, error: BaseException) -> None:
         self.exceptions.append(error)
 
-    def end(self) -> None:
-        self.ended = True
+    def end(self, end_time: int | None = None) -> None:
+        self.ended, self.end_time = True, end_time
 
 
 def _fake_opentelemetry(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
     """Just enough of opentelemetry-api for the recipe in docs/observability.md."""
     import types
 
-    recorded: dict[str, list[Any]] = {"spans": [], "durations": [], "errors": []}
+    recorded: dict[str, list[Any]] = {"spans": [], "durations": [], "errors": [], "sizes": []}
 
     class Tracer:
-        def start_span(self, name: str, kind: Any = None, attributes: Any = None) -> _FakeSpan:
-            span = _FakeSpan(name, dict(attributes or {}))
+        def start_span(
+            self, name: str, kind: Any = None, attributes: Any = None, start_time: int | None = None
+        ) -> _FakeSpan:
+            span = _FakeSpan(name, dict(attributes or {}), start_time)
             recorded["spans"].append(span)
             return span
 
@@ -255,8 +258,8 @@ def _fake_opentelemetry(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]
         def create_histogram(self, name: str, unit: str = "") -> Instrument:
             return Instrument("durations")
 
-        def create_counter(self, name: str) -> Instrument:
-            return Instrument("errors")
+        def create_counter(self, name: str, unit: str = "") -> Instrument:
+            return Instrument("errors" if name.endswith(".errors") else "sizes")
 
     class StatusCode:
         ERROR = "ERROR"
@@ -308,6 +311,13 @@ def test_opentelemetry_recipe_in_the_docs_works(
     spans = {span.name: span for span in recorded["spans"]}
     assert spans["flymq PRODUCE"].ended and spans["flymq PRODUCE"].status is None
     assert spans["flymq PRODUCE"].attributes["messaging.system"] == "flymq"
+    produce = spans["flymq PRODUCE"]
+    assert produce.start_time is not None and produce.end_time is not None
+    assert 0 <= produce.end_time - produce.start_time < 10**10  # the request's own duration
+    assert [attributes["messaging.operation.name"] for _, attributes in recorded["sizes"]] == [
+        "PRODUCE",
+        "CONSUME",
+    ]
     failed = spans["flymq CONSUME"]
     assert (
         failed.ended

@@ -416,7 +416,7 @@ def test_lifecycle_hook_errors_are_logged_not_raised(caplog: pytest.LogCaptureFi
     lifecycle = get_lifecycle()
     lifecycle.before_request(object(), 7, 1)
     assert observer.seen == 7
-    with caplog.at_level(logging.ERROR, logger="pyflymq_core.plugins.manager"):
+    with caplog.at_level(logging.ERROR, logger="pyflymq.plugins"):
         lifecycle.client_closed(object())
     assert "pyflymq_client_closed" in caplog.text and "observer bug" in caplog.text
 
