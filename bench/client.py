@@ -17,7 +17,11 @@ By default the embedded broker is started in a child process (``python -m pyflym
 ``--compare-raw`` also times the same produce round trip over a bare socket (protocol encoding and
 frame parsing only): the floor the client's cost should be read against on a given machine.
 
-Run: ``.venv/bin/python bench/client.py [--messages 20000] [--bootstrap host:port] [--compare-raw]``
+``--repeat N`` runs every loop N times and prints the median run with the spread: CPU figures on a
+shared 2-core machine vary by ±30 % between identical runs.
+
+Run: ``.venv/bin/python bench/client.py [--messages 20000] [--bootstrap host:port] [--compare-raw]
+[--repeat 3]``
 """
 
 from __future__ import annotations
@@ -58,15 +62,27 @@ def spawned_broker() -> Iterator[str]:
             raise SystemExit("the broker did not stop within 10 s of SIGTERM") from None
 
 
+#: How many times each loop runs (``--repeat``); the median run is reported.
+REPEAT = 1
+
+
 def measure(name: str, count: int, body: Callable[[], None]) -> dict[str, float]:
-    """Run ``body`` once; report msgs/s and CPU µs per message for ``count`` messages."""
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    body()
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    """Run ``body`` ``REPEAT`` times; report msgs/s and CPU µs per message for ``count`` messages
+    of the median run (by CPU), with the spread when there was more than one run."""
+    runs: list[tuple[float, float]] = []
+    for _ in range(REPEAT):
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        body()
+        runs.append((time.process_time() - cpu0, time.perf_counter() - wall0))
+    runs.sort()
+    cpu, wall = runs[len(runs) // 2]
     result = {"msgs_per_s": count / wall, "cpu_us_per_msg": cpu * 1e6 / count, "wall_s": wall}
+    spread = ""
+    if len(runs) > 1:
+        spread = f"  [{runs[0][0] * 1e6 / count:.2f}-{runs[-1][0] * 1e6 / count:.2f} over {len(runs)} runs]"
     print(
         f"{name:<16} {count:>9,d} msgs  {result['msgs_per_s']:>10,.0f} msgs/s  "
-        f"{result['cpu_us_per_msg']:>7.2f} µs CPU/msg  ({wall:.2f} s)"
+        f"{result['cpu_us_per_msg']:>7.2f} µs CPU/msg  ({wall:.2f} s){spread}"
     )
     return result
 
@@ -144,6 +160,7 @@ def run(
 
         def fetch_loop() -> None:
             nonlocal received
+            received = 0
             offset = 0
             while offset < messages:
                 result = fetch(topic, 0, offset, fetch_size)
@@ -175,7 +192,12 @@ def main() -> None:
     parser.add_argument(
         "--compare-raw", action="store_true", help="also time the produce round trip over a bare socket"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run each loop N times, report the median run (noisy machines)"
+    )
     args = parser.parse_args()
+    global REPEAT
+    REPEAT = max(1, args.repeat)
     print(f"python {sys.version.split()[0]}, {args.value_size}-byte values")
     if args.bootstrap:
         run(args.bootstrap, args.messages, args.value_size, args.fetch_size, args.threads, args.compare_raw)

@@ -165,7 +165,6 @@ class LocatedError(FlyMQError):
         self.offset = offset
 
 
-
 class ConnectionError(FlyMQError, builtins.ConnectionError):
     """The SDK could not reach any server, or the connection broke mid-request.
 

@@ -142,6 +142,8 @@ class TcpTransport(Transport):
         self._buffer = bytearray(RECV_BUFFER)
         self._view = memoryview(self._buffer)
         self._rcvtimeo = 0.0  # current SO_RCVTIMEO in seconds; 0 = none (block)
+        self._rcvtimeo_low = self._rcvtimeo_high = 0.0
+        self._set_rcvtimeo_range(0.0)
 
     @property
     def socket(self) -> Socket:
@@ -196,20 +198,19 @@ class TcpTransport(Transport):
             return self._recv_polled(sock, size, timeout)
         # One blocking recv per read: SO_RCVTIMEO bounds it without a poll() syscall first.  The
         # option is changed (to half the time left, so it is not reset on every call) only when it
-        # could overshoot this call's deadline or is far shorter than it; EAGAIN means "not yet".
-        rcvtimeo = self._rcvtimeo
+        # could overshoot this call's deadline or is far shorter than it (outside the kept range,
+        # see _set_rcvtimeo); EAGAIN means "not yet".
         if timeout is None:
-            if rcvtimeo != 0.0:
+            if self._rcvtimeo != 0.0:
                 self._set_rcvtimeo(0.0)
             return self._view[: sock.recv_into(self._buffer, size)].tobytes()
-        if rcvtimeo == 0.0 or rcvtimeo > timeout or rcvtimeo * 8.0 < timeout:
-            rcvtimeo = max(0.001, timeout / 2 if timeout > 0.01 else timeout)
-            self._set_rcvtimeo(rcvtimeo)
+        if not self._rcvtimeo_low <= timeout <= self._rcvtimeo_high:
+            self._set_rcvtimeo(max(0.001, timeout / 2 if timeout > 0.01 else timeout))
         try:
             return self._view[: sock.recv_into(self._buffer, size)].tobytes()
         except BlockingIOError:
             # SO_RCVTIMEO ran out (the clock is read only now, off the fast path).
-            deadline = _monotonic() + timeout - rcvtimeo
+            deadline = _monotonic() + timeout - self._rcvtimeo
         while True:
             timeout = deadline - _monotonic()
             if timeout <= 0:
@@ -249,7 +250,14 @@ class TcpTransport(Transport):
         self.socket.setsockopt(
             socket.SOL_SOCKET, socket.SO_RCVTIMEO, _RCVTIMEO.pack(whole, int((seconds - whole) * 1e6))
         )
+        self._set_rcvtimeo_range(seconds)
+
+    def _set_rcvtimeo_range(self, seconds: float) -> None:
+        """Record SO_RCVTIMEO = ``seconds`` and the read timeouts it serves unchanged: those it
+        cannot overshoot and that are at most 8 times longer (none while it is 0, i.e. blocking)."""
         self._rcvtimeo = seconds
+        self._rcvtimeo_low = seconds if seconds else math.inf
+        self._rcvtimeo_high = seconds * 8.0 if seconds else -math.inf
 
     def send_timeout(self, data: bytes, timeout: float | None) -> None:
         sock = self._sock

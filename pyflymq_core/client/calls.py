@@ -13,7 +13,10 @@ Nothing here does I/O, holds state or knows about threads.
 from __future__ import annotations
 
 import json
+import struct
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from itertools import repeat
 from typing import Any, Generic, TypeVar
 
 from pyflymq_core import validation as v
@@ -58,6 +61,7 @@ from pyflymq_core.models import (
 from pyflymq_core.protocol import (
     Frame,
     OpCode,
+    ProduceTemplate,
     decode_error_payload,
     request_layout,
     response_layout,
@@ -69,7 +73,10 @@ __all__ = [
     "OutOfStepError",
     "Spec",
     "complete",
+    "decode_fetch",
     "op_name",
+    "produce_template",
+    "record_metadata",
     "unwrap_zero_copy",
 ]
 
@@ -107,7 +114,7 @@ class Spec(Generic[T]):
     layouts are compiled on first use (importing this module compiles nothing).
     """
 
-    __slots__ = ("_decode", "_encode", "idempotent", "name", "op", "parser", "resp_op", "write")
+    __slots__ = ("_decode", "_encode", "idempotent", "name", "op", "parser", "reader", "resp_op", "write")
 
     def __init__(
         self,
@@ -117,9 +124,13 @@ class Spec(Generic[T]):
         idempotent: bool = False,
         write: bool = False,
         name: str | None = None,
+        reader: Callable[[bytes, Call[T]], T] | None = None,
     ) -> None:
         self.op = int(op)
         self.parser = parser
+        #: Optional ``reader(payload, call)`` that replaces decode + ``parser`` for a hot result (it
+        #: falls back to them itself for anything unusual, so errors stay those of the layout).
+        self.reader = reader
         self.idempotent = idempotent
         self.write = write
         self.name = name or op_name(op).lower()
@@ -218,6 +229,9 @@ def complete(call: Call[T], frame: Frame) -> T:
             f"response opcode 0x{op:02x} does not answer {op_name(call.op)} "
             f"(expected 0x{spec.resp_op:02x}); the connection is out of step"
         )
+    reader = spec.reader
+    if reader is not None:
+        return reader(payload, call)
     decode = spec._decode
     if decode is None:
         decode = spec.decode
@@ -237,14 +251,19 @@ _MESSAGE_FIELDS = fields_set(ConsumedMessage)  # shared: ConsumedMessage is froz
 _RECORD_FIELDS = fields_set(RecordMetadata)  # shared: RecordMetadata is frozen (see fast_model)
 
 
-def _record(fields: dict[str, Any], call: Call[Any]) -> RecordMetadata:
-    # fast_model's fill, inlined: every produce returns one (a call less on the hottest path).
+def record_metadata(fields: dict[str, Any]) -> RecordMetadata:
+    """A RecordMetadata from a PRODUCE reply's decoded fields (fast_model's fill, inlined: every
+    produce returns one, so this is a call less on the hottest path)."""
     record = _new(RecordMetadata)
     _set_dict(record, fields)
     _set_fields_set(record, _RECORD_FIELDS)
     _set_extra(record, None)
     _set_private(record, None)
     return record
+
+
+def _record(fields: dict[str, Any], call: Call[Any]) -> RecordMetadata:
+    return record_metadata(fields)
 
 
 def _nothing(fields: dict[str, Any], call: Call[Any]) -> None:
@@ -304,19 +323,13 @@ def unwrap_zero_copy(key: bytes, value: bytes) -> bytes:
 
 
 def _fetched(fields: dict[str, Any], call: Call[Any]) -> FetchResult:
-    """The hot path: turn each decoded message dict into a ConsumedMessage in place."""
+    """FETCH's parser from the layout-decoded fields: turn each message dict into a ConsumedMessage
+    in place.  Plain fetches take :func:`_read_fetch` instead; this serves the value seam
+    (decryption) and replies that reader hands back."""
     topic = call.topic
     partition = call.partition
     decode_value: ValueDecoder | None = call.extra
-    new = _new
-    cls = ConsumedMessage
-    set_dict = _set_dict
-    set_fields = _set_fields_set
-    set_extra = _set_extra
-    set_private = _set_private
-    fields_set = _MESSAGE_FIELDS
     messages: list[ConsumedMessage] = []
-    append = messages.append
     for entry in fields["messages"]:
         # entry is {"offset", "key", "value"}, freshly built by the decoder: complete it in place
         # (ConsumedMessage.__repr_args__ restores the declared field order for display).
@@ -326,15 +339,82 @@ def _fetched(fields: dict[str, Any], call: Call[Any]) -> FetchResult:
             entry["key"] = None
         if decode_value is not None:
             entry["value"] = decode_value(topic, partition, entry["offset"], entry["value"])  # type: ignore[arg-type]
-        message = new(cls)
-        set_dict(message, entry)
-        set_fields(message, fields_set)
-        set_extra(message, None)
-        set_private(message, None)
-        append(message)
+        messages.append(_build_message(entry))
     return _build_fetch(
         {"topic": topic, "partition": partition, "messages": messages, "next_offset": fields["next_offset"]}
     )
+
+
+_unpack_fetch_head = struct.Struct(">IQ").unpack_from
+#: ``offset | key_len | value_len``: the third field is the value length only for a keyless record.
+_unpack_fetch_record = struct.Struct(">QII").unpack_from
+_unpack_u32 = struct.Struct(">I").unpack_from
+_drain = deque[object](maxlen=0).extend  # runs a map() to its end in C
+
+
+def decode_fetch(payload: bytes, topic: str, partition: int) -> tuple[list[ConsumedMessage], int] | None:
+    """``(messages, next_offset)`` of a FETCH answer, or ``None`` if it is not well formed.
+
+    The consumer's hot path (spec §8.6: ``u32 count | u64 next_offset | count x (u64 offset |
+    bytes key | bytes value)``).  One ``struct`` pass builds each record's field dict (a copy of a
+    per-answer template, cheaper than a dict display; one unpack per keyless record; one ``bytes``
+    slice per value, the only copy), then C-level ``map`` passes
+    turn the dicts into :class:`ConsumedMessage` objects the way
+    :func:`pyflymq_core.models.fast_model` does, without a Python-level call per record and field.
+    ``None`` sends the frame through the client's generic decoder, which raises the precise
+    ``ProtocolError``.  ``tests/unit/test_consumer_fetcher.py`` checks both give equal messages.
+    """
+    unpack_record = _unpack_fetch_record
+    unpack_u32 = _unpack_u32
+    try:
+        count, next_offset = _unpack_fetch_head(payload, 0)
+        end = len(payload)
+        if count * 16 > end - 12:
+            return None
+        copy = {"topic": topic, "partition": partition, "offset": 0, "key": None, "value": b""}.copy
+        pos = 12
+        dicts: list[dict[str, object]] = []
+        append = dicts.append
+        for _ in range(count):
+            offset, key_len, value_len = unpack_record(payload, pos)
+            fields = copy()
+            fields["offset"] = offset
+            if key_len:
+                start = pos + 12
+                pos = start + key_len
+                fields["key"] = payload[start:pos]
+                (value_len,) = unpack_u32(payload, pos)
+                start = pos + 4
+            else:
+                start = pos + 16  # a keyless record: the third field was the value length
+            pos = start + value_len
+            fields["value"] = payload[start:pos]
+            append(fields)
+    except struct.error:
+        return None
+    if pos != end:
+        return None
+    messages: list[ConsumedMessage] = list(map(_new, repeat(ConsumedMessage, count)))
+    _drain(map(_set_dict, messages, dicts))
+    _drain(map(_set_fields_set, messages, repeat(_MESSAGE_FIELDS, count)))
+    _drain(map(_set_extra, messages, repeat(None, count)))
+    _drain(map(_set_private, messages, repeat(None, count)))
+    return messages, next_offset
+
+
+def _read_fetch(payload: bytes, call: Call[Any]) -> FetchResult:
+    """FETCH's reader: :func:`decode_fetch` for a plain fetch; the layout decoder and
+    :func:`_fetched` when a value decoder (encryption) is set or the answer is not well formed (so
+    the errors stay those of the layout)."""
+    topic, partition = call.topic, call.partition
+    if call.extra is None and topic is not None and partition is not None:
+        decoded = decode_fetch(payload, topic, partition)
+        if decoded is not None:
+            messages, next_offset = decoded
+            return _build_fetch(
+                {"topic": topic, "partition": partition, "messages": messages, "next_offset": next_offset}
+            )
+    return _fetched(call.spec.decode(payload), call)
 
 
 def _topics(fields: dict[str, Any], call: Call[Any]) -> list[str]:
@@ -477,8 +557,10 @@ CONSUME: Spec[ConsumedMessage] = Spec(_OP.CONSUME, _consumed, idempotent=True, n
 CONSUME_ZERO_COPY: Spec[ConsumedMessage] = Spec(
     _OP.CONSUME_ZERO_COPY, _consumed, idempotent=True, name="consume_zero_copy"
 )
-FETCH: Spec[FetchResult] = Spec(_OP.FETCH, _fetched, idempotent=True, name="fetch")
-FETCH_BINARY: Spec[FetchResult] = Spec(_OP.FETCH_BINARY, _fetched, idempotent=True, name="fetch_binary")
+FETCH: Spec[FetchResult] = Spec(_OP.FETCH, _fetched, idempotent=True, name="fetch", reader=_read_fetch)
+FETCH_BINARY: Spec[FetchResult] = Spec(
+    _OP.FETCH_BINARY, _fetched, idempotent=True, name="fetch_binary", reader=_read_fetch
+)
 CREATE_TOPIC: Spec[None] = Spec(_OP.CREATE_TOPIC, _nothing, write=True, name="create_topic")
 DELETE_TOPIC: Spec[None] = Spec(_OP.DELETE_TOPIC, _nothing, write=True, name="delete_topic")
 LIST_TOPICS: Spec[list[str]] = Spec(_OP.LIST_TOPICS, _topics, idempotent=True, name="list_topics")
@@ -543,19 +625,29 @@ del _OP
 _PRODUCE_OVERHEAD = v.PRODUCE_OVERHEAD
 _check_produce = v.check_produce
 
-#: Topic names that passed validation (a ``str`` cannot change, so the verdict holds); bounded.
-_CHECKED_TOPICS: set[str] = set()
-_CHECKED_TOPICS_MAX = 4096
+#: Keyless-produce templates of topic names that passed validation (a ``str`` cannot change, so the
+#: verdict holds): their presence is the "already checked" mark.  Bounded; shared by all clients.
+_TEMPLATES: dict[str, ProduceTemplate] = {}
+_TEMPLATES_MAX = 4096
 #: A value (no key) up to this size always fits in one PRODUCE request, whatever the (valid) topic.
 _FAST_VALUE_MAX = v.MAX_REQUEST_PAYLOAD - _PRODUCE_OVERHEAD - v.STR16_MAX
 
+#: ``produce_template(topic)``: the template of an already validated topic, else ``None``.  Callers
+#: check ``type(topic) is str`` first (a dict lookup would hash anything else).
+produce_template = _TEMPLATES.get
+
 
 def _remember_topic(name: str) -> None:
-    """Note a validated topic name, so the next produce to it skips the checks."""
-    if type(name) is str:
-        if len(_CHECKED_TOPICS) >= _CHECKED_TOPICS_MAX:
-            _CHECKED_TOPICS.clear()
-        _CHECKED_TOPICS.add(name)
+    """Note a validated topic name, so the next produce to it skips the checks (and, without a key,
+    the generic encoding: see :func:`produce_template`)."""
+    if type(name) is str and name not in _TEMPLATES:
+        try:
+            template = ProduceTemplate(name)
+        except ValueError:  # not encodable as a u16 string: the layout encoder says why
+            return
+        if len(_TEMPLATES) >= _TEMPLATES_MAX:
+            _TEMPLATES.clear()
+        _TEMPLATES[name] = template
 
 
 def produce(
@@ -569,7 +661,7 @@ def produce(
     if (
         key is None
         and type(topic) is str
-        and topic in _CHECKED_TOPICS
+        and topic in _TEMPLATES
         and type(value) is bytes
         and len(value) <= _FAST_VALUE_MAX
     ):

@@ -37,13 +37,14 @@ from pyflymq_core.errors import ConnectionError, FlyMQError, ProtocolError, Time
 from pyflymq_core.protocol import (
     FLAG_BINARY,
     HEADER_SIZE,
+    HEADER_STRUCT,
+    MAGIC,
     MAX_REQUEST_PAYLOAD,
+    VERSION,
     Frame,
     FrameParser,
     OpCode,
-    encode_frame,
     encode_request_frame,
-    parse_header,
 )
 from pyflymq_transports.base import Transport
 
@@ -62,6 +63,8 @@ _monotonic = time.monotonic
 _allocate_lock = _thread.allocate_lock
 _LockType = _thread.LockType
 _tuple_new = tuple.__new__
+_pack_header = HEADER_STRUCT.pack
+_unpack_header = HEADER_STRUCT.unpack_from
 
 _PENDING = 0
 _DONE = 1
@@ -259,15 +262,89 @@ class Connection:
 
     def request(self, op: int, payload: bytes, timeout: float | None = None, compress: bool = False) -> Frame:
         """Send one request and wait for its response frame; ``timeout`` covers both."""
-        now = _monotonic()
-        deadline = None if timeout is None else now + timeout
         if compress or len(payload) > MAX_REQUEST_PAYLOAD:
             frame = encode_request_frame(op, payload, compress=compress)  # compresses / refuses
         else:
-            frame = encode_frame(op, FLAG_BINARY, payload)
+            frame = _pack_header(MAGIC, VERSION, op, FLAG_BINARY, len(payload)) + payload
+        return self.request_frame(op, frame, timeout)
+
+    def request_frame(self, op: int, frame: bytes, timeout: float | None = None) -> Frame:
+        """:meth:`request` for an already encoded frame (header included, within the size limit).
+
+        The solo path (issue 4: a sync ``produce()`` is one round trip, and this is most of its
+        client CPU): when the connection is idle — nothing in flight, nobody reading — the caller
+        takes the reader role as it writes, under the write lock, and reads its answer right away;
+        an answer that is exactly one whole frame is completed here, without the reader loop.  That
+        saves a lock round trip, two calls and the loop's bookkeeping.  Taking the role without the
+        state lock is safe: every thread that takes it has a request in the FIFO, appended under
+        the write lock held here, so nobody can race for it; a reader that just completed the last
+        request may still show ``_reading`` (the caller then waits the normal way).  Anything else
+        (contention, a partial or multi-frame read, a failure) goes through :meth:`_write_locked`
+        (in the same hold of the write lock: a contended lock is taken once), :meth:`_await` and
+        :meth:`_read`, which make the same decisions.
+        """
+        now = _monotonic()
         pending = PendingResponse(self, op)
-        self._write(op, frame, (pending,), timeout, now)
-        self._await(pending, deadline, True)
+        deadline = None if timeout is None else now + timeout
+        lock = self._write_lock
+        lock.acquire()
+        solo = not (
+            self._closed
+            or self._pending
+            or self._reading
+            or self._io_lock is not None
+            or now - self.last_activity > STALE_CHECK_AFTER_S
+        )
+        if not solo:
+            try:
+                self._write_locked(op, frame, (pending,), timeout, now)
+            finally:
+                lock.release()
+            self._await(pending, deadline, True)
+        else:
+            self._reading = True
+            self._pending.append(pending)
+            try:
+                self.transport.send_timeout(frame, timeout)
+            except (OSError, ValueError) as exc:
+                try:
+                    error = self._write_failed(exc, op, 1, timeout)  # closes under the write lock
+                finally:
+                    lock.release()
+                raise error from exc
+            except BaseException:  # KeyboardInterrupt mid-send: as _write, the request stays queued
+                self._reading = False  # nobody else could see the role taken (write lock held)
+                lock.release()
+                raise
+            self.last_activity = now
+            lock.release()
+            try:
+                if deadline is None:
+                    data = self.transport.recv_timeout(RECV_SIZE, None)
+                else:
+                    left = deadline - _monotonic()
+                    if left <= 0:
+                        raise builtins.TimeoutError("timed out")
+                    data = self.transport.recv_timeout(RECV_SIZE, left)
+            except BaseException as exc:
+                self._read_failed(exc, pending, deadline, True)
+            else:
+                size = len(data)
+                if size >= HEADER_SIZE and not self._partial:
+                    magic, version, rop, flags, length = _unpack_header(data)
+                    if size - HEADER_SIZE == length and magic == MAGIC and version == VERSION:
+                        state = self._state
+                        state.acquire()
+                        queue = self._pending
+                        if queue and queue[0] is pending:  # else closed meanwhile: the reader loop says so
+                            queue.popleft()
+                            self._reading = False
+                            if self._sleepers:
+                                self._wake_next_reader()
+                            state.release()
+                            return _tuple_new(Frame, (rop, flags, data[HEADER_SIZE:]))
+                        state.release()
+                self._read(pending, deadline, True, data)
         if pending._state == _DONE:
             return pending._frame  # type: ignore[return-value]
         assert pending._error is not None
@@ -278,50 +355,65 @@ class Connection:
     ) -> None:
         """FIFO-append ``entries`` and write ``data`` (their frames) in one send, under the write lock.
 
-        The one write path of :meth:`submit_frame`, :meth:`submit_frames` and :meth:`request`;
-        ``now`` is the caller's monotonic clock reading.  (Locks are taken with acquire/release
-        rather than ``with``: a lock's ``__exit__`` costs a few hundred ns per request.)
+        The one write path of :meth:`submit_frame`, :meth:`submit_frames` and (through
+        :meth:`_write_locked`, besides its solo path) :meth:`request_frame`; ``now`` is the
+        caller's monotonic clock reading.  (Locks
+        are taken with acquire/release rather than ``with``: a lock's ``__exit__`` costs a few
+        hundred ns per request.)
         """
         lock = self._write_lock
         lock.acquire()
         try:
-            if self._closed:
-                raise NotSentError(f"connection to {self.label} is closed ({self.close_reason or 'closed'})")
-            if (
-                now - self.last_activity > STALE_CHECK_AFTER_S
-                and not self._pending
-                and self.transport.peer_closed()
-            ):
-                reason = "the server closed the idle connection"
-                self.close(reason)
-                raise NotSentError(f"connection to {self.label}: {reason}")
-            self._pending.extend(entries)
-            try:
-                if self._io_lock is None:
-                    self.transport.send_timeout(data, timeout)
-                else:
-                    with self._io_lock:
-                        self.transport.send_timeout(data, timeout)
-            except builtins.TimeoutError as exc:
-                shown = "the timeout" if timeout is None else f"{timeout:g} s"
-                self._fail_all(
-                    ConnectionError(
-                        f"connection to {self.label} closed: a request could not be written within {shown}"
-                    ),
-                    reason="write timed out",
-                    cause=exc,
-                )
-                what = op_name(op) if len(entries) == 1 else f"{len(entries)} {op_name(op)} requests"
-                raise TimeoutError(
-                    f"could not write {what} to {self.label} within {shown}; part of it may have been sent"
-                ) from exc
-            except (OSError, ValueError) as exc:
-                error = ConnectionError(f"connection to {self.label} failed while writing: {exc}")
-                self._fail_all(error, reason=f"write failed: {exc}", cause=exc)
-                raise error from exc
-            self.last_activity = now
+            self._write_locked(op, data, entries, timeout, now)
         finally:
             lock.release()
+
+    def _write_locked(
+        self, op: int, data: bytes, entries: Sequence[PendingResponse], timeout: float | None, now: float
+    ) -> None:
+        """:meth:`_write` with the write lock already held by the caller."""
+        if self._closed:
+            raise NotSentError(f"connection to {self.label} is closed ({self.close_reason or 'closed'})")
+        if (
+            now - self.last_activity > STALE_CHECK_AFTER_S
+            and not self._pending
+            and self.transport.peer_closed()
+        ):
+            reason = "the server closed the idle connection"
+            self.close(reason)
+            raise NotSentError(f"connection to {self.label}: {reason}")
+        self._pending.extend(entries)
+        try:
+            if self._io_lock is None:
+                self.transport.send_timeout(data, timeout)
+            else:
+                with self._io_lock:
+                    self.transport.send_timeout(data, timeout)
+        except (OSError, ValueError) as exc:
+            raise self._write_failed(exc, op, len(entries), timeout) from exc
+        self.last_activity = now
+
+    def _write_failed(
+        self, exc: OSError | ValueError, op: int, count: int, timeout: float | None
+    ) -> FlyMQError:
+        """A write of ``count`` requests failed part way: close the connection (failing every
+        pending request) and return the error the writer raises."""
+        if isinstance(exc, builtins.TimeoutError):
+            shown = "the timeout" if timeout is None else f"{timeout:g} s"
+            self._fail_all(
+                ConnectionError(
+                    f"connection to {self.label} closed: a request could not be written within {shown}"
+                ),
+                reason="write timed out",
+                cause=exc,
+            )
+            what = op_name(op) if count == 1 else f"{count} {op_name(op)} requests"
+            return TimeoutError(
+                f"could not write {what} to {self.label} within {shown}; part of it may have been sent"
+            )
+        error = ConnectionError(f"connection to {self.label} failed while writing: {exc}")
+        self._fail_all(error, reason=f"write failed: {exc}", cause=exc)
+        return error
 
     # -- receiving --------------------------------------------------------------------------------
 
@@ -332,8 +424,8 @@ class Connection:
         (:meth:`PendingResponse.wait`); without it the wait just ends, leaving everything in flight
         (:meth:`PendingResponse.wait_for`).
 
-        The first waiter takes the reader role: it reads frames and completes pendings in order
-        (its own and any earlier ones) until its own response is in, then hands the role on.
+        The first waiter takes the reader role (:meth:`_read`); the others sleep until their
+        response is in, or until the reader leaves and one of them should take over.
         """
         state = self._state
         while True:
@@ -373,37 +465,53 @@ class Connection:
                         state.release()
                     self._expire(pending, deadline)
                     return
-        # The reader role.
+        self._read(pending, deadline, expire)
+
+    def _read(
+        self, pending: PendingResponse, deadline: float | None, expire: bool, data: bytes | None = None
+    ) -> None:
+        """The reader role, held by the caller: read frames and complete pendings in FIFO order (its
+        own and any earlier ones) until ``pending`` is done, then hand the role on.
+
+        ``deadline`` and ``expire`` as for :meth:`_await`; ``data`` is a read the caller already
+        made (the solo path of :meth:`request_frame`).  Failures close the connection and fail
+        every pending request.
+        """
+        state = self._state
         recv = self.transport.recv_timeout
         queue = self._pending
         io_lock = self._io_lock
         try:
             while True:
-                if deadline is None:
-                    left = None
-                else:
-                    left = deadline - _monotonic()
-                    if left <= 0:
-                        raise builtins.TimeoutError("timed out")
-                if io_lock is None:
-                    data = recv(RECV_SIZE, left)
-                else:
-                    with io_lock:
+                if data is None:
+                    if deadline is None:
+                        left = None
+                    else:
+                        left = deadline - _monotonic()
+                        if left <= 0:
+                            raise builtins.TimeoutError("timed out")
+                    if io_lock is None:
                         data = recv(RECV_SIZE, left)
+                    else:
+                        with io_lock:
+                            data = recv(RECV_SIZE, left)
                 if not data:
                     raise EOFError
                 frames: Sequence[Frame] | None = None
                 if not self._partial and len(data) >= HEADER_SIZE:
-                    # Fast path: the read holds exactly one whole frame (the common case).
-                    op, flags, length = parse_header(data)
-                    if len(data) == HEADER_SIZE + length:
+                    # Fast path: the read holds exactly one whole frame (the common case).  A
+                    # bad header goes to the parser, which raises the framing error.
+                    magic, version, op, flags, length = _unpack_header(data)
+                    if len(data) == HEADER_SIZE + length and magic == MAGIC and version == VERSION:
                         frames = (_tuple_new(Frame, (op, flags, data[HEADER_SIZE:])),)
                 if frames is None:
                     parser = self._parser
                     frames = parser.feed(data)
                     self._partial = parser.buffered != 0
                     if not frames:
+                        data = None
                         continue
+                data = None
                 callbacks: list[tuple[Callable[[PendingResponse], None], PendingResponse]] | None = None
                 state.acquire()
                 try:
@@ -435,15 +543,25 @@ class Connection:
                         _run_callback(fn, done)
                 if finished:
                     return
-        except builtins.TimeoutError:
+        except BaseException as exc:
+            self._read_failed(exc, pending, deadline, expire)
+
+    def _read_failed(
+        self, exc: BaseException, pending: PendingResponse, deadline: float | None, expire: bool
+    ) -> None:
+        """The reader's read failed with ``exc``: a timeout expires ``pending`` (closing the
+        connection) or, for ``wait_for``, just hands the role on; anything else closes the
+        connection and fails every pending request.  An interruption (``KeyboardInterrupt``) is
+        re-raised after that: the stream position is unknown."""
+        if isinstance(exc, builtins.TimeoutError):
             if expire:
                 self._expire(pending, deadline)
             else:
-                with state:
+                with self._state:
                     self._reading = False
                     if self._sleepers:
                         self._wake_next_reader()
-        except EOFError:
+        elif isinstance(exc, EOFError):
             self._fail_all(
                 ConnectionError(
                     f"{self.label} closed the connection before answering "
@@ -451,25 +569,25 @@ class Connection:
                 ),
                 reason="closed by the server",
             )
-        except ProtocolError as exc:
+        elif isinstance(exc, ProtocolError):
             self._fail_all(
                 ConnectionError(f"connection to {self.label} is out of step: {exc}"),
                 reason=f"protocol error: {exc}",
                 cause=exc,
             )
-        except (OSError, ValueError) as exc:
+        elif isinstance(exc, (OSError, ValueError)):
             self._fail_all(
                 ConnectionError(f"connection to {self.label} failed while reading: {exc}"),
                 reason=f"read failed: {exc}",
                 cause=exc,
             )
-        except BaseException as exc:  # KeyboardInterrupt mid-read: the stream position is unknown
+        else:
             self._fail_all(
                 ConnectionError(f"connection to {self.label} abandoned mid-read ({type(exc).__name__})"),
                 reason="interrupted",
                 cause=exc,
             )
-            raise
+            raise exc
 
     def _stop_sleeping(self, pending: PendingResponse) -> None:
         """A waiter that is not reading gives up (``wait_for``): leave no trace, hand on the reader role."""

@@ -83,6 +83,8 @@ T = TypeVar("T")
 TransportFactory = Callable[[ServerAddress, TransportOptions], Transport]
 
 _PRODUCE = int(OpCode.PRODUCE)
+_produce_template = calls.produce_template
+_record_metadata = calls.record_metadata
 
 
 class FlyMQClient(ClientBase[Connection]):
@@ -108,6 +110,8 @@ class FlyMQClient(ClientBase[Connection]):
             build_config(bootstrap_servers, config, username, password, options), transport_factory
         )
         self._lock = threading.RLock()
+        #: Produced values go out as given (no encryption, no compression): the produce fast path.
+        self._plain_values = self._value_encoder is None and not self._compress
         self._closing = threading.Event()
         self._primary = self._connect_bootstrap()
         self._keepalive: KeepAlive | None = None
@@ -401,6 +405,34 @@ class FlyMQClient(ClientBase[Connection]):
         partition.  The server chooses the partition itself (FNV-1a of the key, else round-robin), so
         ``partition=`` is refused rather than silently ignored.
         """
+        if key is None and type(topic) is str and type(value) is bytes and partition is None:
+            # The fast path (issue 4): a keyless bytes record to an already validated topic, over
+            # the live bootstrap connection, with nothing to transform or observe.  The frame and
+            # the reply go through the topic's ProduceTemplate instead of a Call; anything else
+            # (first use of a topic, errors, observers, encryption, compression) takes the
+            # general path below, which makes the same checks and decisions.
+            template = _produce_template(topic)
+            conn = self._primary
+            if (
+                template is not None
+                and len(value) <= template.max_value
+                and self._plain_values
+                and conn is not None
+                and not conn._closed
+                and not self._closed
+                and not self._lifecycle.active
+            ):
+                self._requests += 1
+                try:
+                    frame = conn.request_frame(_PRODUCE, template.frame(value), self._request_timeout)
+                    if frame[0] == _PRODUCE:
+                        fields = template.decode_reply(frame[2])
+                        if fields is not None:
+                            return _record_metadata(fields)
+                    return complete(calls.produce(topic, value), frame)
+                except FlyMQError as exc:
+                    self._errors += 1
+                    return self._execute_policy(calls.produce(topic, value), conn, exc)
         if partition is not None:
             raise InvalidArgumentError(
                 "produce(partition=...) cannot be honoured: the FlyMQ server ignores the partition field "

@@ -31,7 +31,12 @@ from pyflymq_core.protocol.error_frame import (
     decode_error_payload,
     encode_error_payload,
 )
+from pyflymq_core.protocol.fastpath import (
+    PRODUCE_RESULT_FIELDS,
+    ProduceTemplate,
+)
 from pyflymq_core.protocol.frame import (
+    HEADER_STRUCT,
     Frame,
     FrameParser,
     FramingError,
@@ -52,10 +57,12 @@ __all__ = [
     "FLAG_BINARY",
     "FLAG_GZIP",
     "HEADER_SIZE",
+    "HEADER_STRUCT",
     "INVALID_BINARY_FORMAT",
     "MAGIC",
     "MAX_REQUEST_PAYLOAD",
     "PRODUCE_OPCODES",
+    "PRODUCE_RESULT_FIELDS",
     "RAW_FLAGGED",
     "RAW_UNFLAGGED",
     "UNDISPATCHED_OPCODES",
@@ -64,6 +71,7 @@ __all__ = [
     "FrameParser",
     "FramingError",
     "OpCode",
+    "ProduceTemplate",
     "compress_payload",
     "decode_error_payload",
     "decode_request",

@@ -15,6 +15,9 @@ from pyflymq_core.errors import ProtocolError
 from pyflymq_core.protocol.constants import FLAG_GZIP, HEADER_SIZE, MAGIC, MAX_REQUEST_PAYLOAD, VERSION
 
 _HEADER = struct.Struct(">BBBBI")
+#: The header as a ``struct.Struct`` (magic, version, op, flags, payload length), for hot paths
+#: that pack or unpack it inline instead of calling :func:`encode_header` / :func:`parse_header`.
+HEADER_STRUCT = _HEADER
 _pack_header = _HEADER.pack
 _unpack_header = _HEADER.unpack_from
 
@@ -110,8 +113,10 @@ class FrameParser:
         end = len(buf)
         while end - pos >= HEADER_SIZE:
             magic, version, op, flags, length = _unpack_header(buf, pos)
-            if magic != MAGIC or version != VERSION or (
-                self._max_payload is not None and length > self._max_payload
+            if (
+                magic != MAGIC
+                or version != VERSION
+                or (self._max_payload is not None and length > self._max_payload)
             ):
                 try:
                     parse_header(bytes(buf[pos : pos + HEADER_SIZE]), max_payload=self._max_payload)

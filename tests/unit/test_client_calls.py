@@ -28,7 +28,18 @@ from pyflymq_core.errors import (
     TransactionError,
 )
 from pyflymq_core.models import ConsumedMessage, FetchResult, RecordMetadata
-from pyflymq_core.protocol import Frame, OpCode, decode_request, encode_response
+from pyflymq_core.protocol import (
+    MAX_REQUEST_PAYLOAD,
+    PRODUCE_RESULT_FIELDS,
+    Frame,
+    OpCode,
+    ProduceTemplate,
+    decode_request,
+    encode_request,
+    encode_request_frame,
+    encode_response,
+    response_layout,
+)
 from tests.support.transcripts import Exchange, iter_exchanges, request_fields_to_codec
 
 OP = OpCode
@@ -396,3 +407,94 @@ def test_produce_checks_every_record_even_for_a_topic_already_used() -> None:
     for _ in range(2):  # a refused name is never remembered
         with pytest.raises(InvalidArgumentError):
             calls.produce("a/b", b"v")
+
+
+# --------------------------------------------------------------------------- hot-path encodings (issue 4)
+
+
+@pytest.mark.parametrize("topic", ["t", "orders.v1", "ünïcode-tøpic", "x" * 300])
+@pytest.mark.parametrize("value", [b"", b"v", bytes(range(256)) * 5])
+def test_produce_template_frames_are_the_generic_encoding(topic: str, value: bytes) -> None:
+    template = ProduceTemplate(topic)
+    payload = encode_request(OpCode.PRODUCE, {"topic": topic, "key": b"", "value": value, "partition": -1})
+    assert template.frame(value) == encode_request_frame(OpCode.PRODUCE, payload)
+    assert template.max_value == MAX_REQUEST_PAYLOAD - (len(payload) - len(value))
+
+
+@pytest.mark.parametrize("topic", ["t", "ünïcode-tøpic"])
+def test_produce_template_decodes_replies_like_the_layout(topic: str) -> None:
+    template = ProduceTemplate(topic)
+    fields = {
+        "topic": topic,
+        "partition": 3,
+        "offset": 2**64 - 1,
+        "timestamp": -5,
+        "key_size": -1,
+        "value_size": 2**31 - 1,
+    }
+    _, _, reply = encode_response(OpCode.PRODUCE, fields)
+    decoded = template.decode_reply(reply)
+    assert decoded == response_layout(OpCode.PRODUCE).decode(reply) == fields
+    assert decoded is not None and list(decoded) == list(PRODUCE_RESULT_FIELDS)
+    assert decoded["topic"] is topic
+    other = encode_response(OpCode.PRODUCE, {**fields, "topic": topic[:-1] + "!"})[2]
+    assert template.decode_reply(other) is None  # same length, another topic
+    assert template.decode_reply(reply + b"\x00") is None
+    assert template.decode_reply(reply[:-1]) is None
+
+
+def test_produce_template_refuses_topics_that_do_not_fit_a_u16_string() -> None:
+    with pytest.raises(ValueError):
+        ProduceTemplate("x" * 65536)
+    with pytest.raises(ValueError):
+        ProduceTemplate("")
+
+
+def test_produce_template_is_cached_only_for_validated_topics() -> None:
+    assert calls.produce_template("never-produced-to-\u2603") is None
+    calls.produce("cached-topic-\u2603", b"v")
+    template = calls.produce_template("cached-topic-\u2603")
+    assert template is not None and template.topic == "cached-topic-\u2603"
+    with pytest.raises(InvalidArgumentError):
+        calls.produce("a/b", b"v")
+    assert calls.produce_template("a/b") is None
+
+
+def _fetch_payload(messages: list[dict[str, Any]], next_offset: int = 99) -> bytes:
+    fields = {"message_count": len(messages), "next_offset": next_offset, "messages": messages}
+    return encode_response(OpCode.FETCH, fields)[2]
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_fetch_reader_builds_what_the_layout_decoder_builds(binary: bool) -> None:
+    messages = [{"offset": i, "key": b"" if i % 3 else b"k%d" % i, "value": b"v" * i} for i in range(50)]
+    payload = _fetch_payload(messages)
+    call = calls.fetch("orders", 4, 0, 1000, binary=binary)
+    spec = calls.FETCH_BINARY if binary else calls.FETCH
+    result = complete(call, Frame(spec.resp_op, 0x01, payload))
+    reference = calls._fetched(spec.decode(payload), call)
+    assert result == reference
+    assert [m.model_dump() for m in result] == [m.model_dump() for m in reference]
+    assert [repr(m) for m in result] == [repr(m) for m in reference]
+    assert result.messages[1].key is None and result.messages[3].key == b"k3"
+    assert list(result.messages[0].__dict__) == ["topic", "partition", "offset", "key", "value"]
+    assert complete(call, Frame(spec.resp_op, 0x01, _fetch_payload([], 7))).next_offset == 7
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"\x00\x00\x00",
+        _fetch_payload([{"offset": 1, "key": b"k", "value": b"v"}])[:-1],  # value cut short
+        _fetch_payload([{"offset": 1, "key": b"k", "value": b"v"}])[:-2],  # into the value length
+        b"\x00\x00\x00\x02" + b"\x00" * 8 + b"\x00" * 20,  # count bigger than what follows
+        b"\x00\x00\x00\x01" + b"\x00" * 8 + b"\x00" * 8 + b"\xff\xff\xff\xf0" + b"\x00" * 8,  # key overrun
+    ],
+)
+def test_fetch_reader_raises_the_layout_errors_for_malformed_replies(payload: bytes) -> None:
+    call = calls.fetch("orders", 0, 0, 10)
+    with pytest.raises(FlyMQError) as expected:
+        calls._fetched(calls.FETCH.decode(payload), call)
+    with pytest.raises(type(expected.value), match=str(expected.value)):
+        complete(call, Frame(OpCode.FETCH, 0x01, payload))

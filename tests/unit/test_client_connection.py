@@ -577,3 +577,109 @@ def test_wait_for_under_load_from_many_threads(pair: tuple[Connection, ScriptedS
     assert all(results[i] == [f"thread-{i}"] * per_thread for i in range(threads))
     assert misses[0] > 0  # the short waits really did give up (and came back) along the way
     assert not conn.closed and conn.in_flight == 0
+
+
+# ------------------------------------------------------------------------- request(): the solo path
+
+
+def test_solo_request_write_timeout_closes_and_says_it_may_have_been_sent(
+    pair: tuple[Connection, ScriptedServer],
+) -> None:
+    conn, _server = pair  # the server never reads: the socket buffers fill up
+    big = b"\x00" * (24 * 1024 * 1024)
+    with pytest.raises(TimeoutError, match=r"could not write PRODUCE .* within 0.2 s; part of it may"):
+        conn.request(int(OpCode.PRODUCE), big, timeout=0.2)
+    assert conn.closed and conn.close_reason == "write timed out"
+    with pytest.raises(NotSentError):  # the write lock was released
+        conn.request(int(OpCode.PRODUCE), b"", timeout=1)
+
+
+def test_solo_request_write_failure_is_a_connection_error(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    server.sock.close()  # the peer is gone: the write fails (EPIPE / ECONNRESET)
+    with pytest.raises(ConnectionError, match="failed while writing") as info:
+        _produce(conn, "t", b"a" * 300_000)
+    assert isinstance(info.value.__cause__, OSError)
+    assert conn.closed and conn.in_flight == 0
+
+
+def test_solo_request_reads_a_reply_split_across_reads(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    result: list[RecordMetadata] = []
+    thread = threading.Thread(target=lambda: result.append(_produce(conn, "t", b"abc")))
+    thread.start()
+    (request,) = server.read(1)
+    raw = encode_frame(
+        *encode_response(
+            OpCode.PRODUCE,
+            {"topic": "t", "partition": 0, "offset": 9, "timestamp": 0, "key_size": -1, "value_size": 3},
+        )
+    )
+    server.sock.sendall(raw[:3])
+    time.sleep(0.05)
+    server.sock.sendall(raw[3:])
+    thread.join(5)
+    assert result[0].offset == 9 and conn.in_flight == 0 and not conn.closed
+    assert request.op == OpCode.PRODUCE
+
+
+def test_solo_request_then_pipelined_requests_keep_their_order(
+    pair: tuple[Connection, ScriptedServer],
+) -> None:
+    conn, server = pair
+    results: dict[int, RecordMetadata] = {}
+
+    def worker(index: int) -> None:
+        results[index] = _produce(conn, "t", b"v" * (index + 1))
+
+    first = threading.Thread(target=worker, args=(0,))
+    first.start()
+    (request0,) = server.read(1)  # the first request is in flight (solo: it holds the reader role)
+    others = [threading.Thread(target=worker, args=(i,)) for i in range(1, 4)]
+    for t in others:
+        t.start()
+    later = server.read(3)
+    for request in (request0, *later):
+        server.echo_produce(request)
+    for t in (first, *others):
+        t.join(5)
+    assert {i: r.value_size for i, r in results.items()} == {0: 1, 1: 2, 2: 3, 3: 4}
+    assert conn.in_flight == 0 and not conn.closed
+
+
+def test_solo_request_interrupted_mid_read_closes_and_propagates(
+    pair: tuple[Connection, ScriptedServer],
+) -> None:
+    conn, _server = pair
+
+    def interrupted(max_bytes: int, timeout: float | None) -> bytes:
+        raise KeyboardInterrupt
+
+    conn.transport.recv_timeout = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        _produce(conn, "t", b"a")
+    assert conn.closed and conn.close_reason == "interrupted"
+
+
+def test_solo_request_times_out_and_closes(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, server = pair
+    with pytest.raises(TimeoutError, match="no response to PRODUCE"):
+        _produce(conn, "t", b"a", timeout=0.1)
+    assert conn.closed and conn.close_reason == "a request timed out"
+    assert len(server.read(1)) == 1
+
+
+def test_solo_request_interrupted_mid_send_does_not_keep_the_reader_role(
+    pair: tuple[Connection, ScriptedServer],
+) -> None:
+    conn, _server = pair
+
+    def interrupted(data: bytes, timeout: float | None) -> None:
+        raise KeyboardInterrupt
+
+    conn.transport.send_timeout = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        _produce(conn, "t", b"a")
+    assert not conn._reading and conn.in_flight == 1 and not conn.closed
+    assert conn._write_lock.acquire(blocking=False)  # released
+    conn._write_lock.release()

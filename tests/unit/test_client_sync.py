@@ -8,6 +8,7 @@ import gc
 import logging
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from pyflymq import FlyMQClient, connect
+from pyflymq_core.client import calls
 from pyflymq_core.client import connection as connection_module
 from pyflymq_core.client.keepalive import KeepAlive
 from pyflymq_core.errors import (
@@ -27,6 +29,7 @@ from pyflymq_core.errors import (
     TransactionError,
     UnsupportedOperationError,
 )
+from pyflymq_core.models import RecordMetadata
 from pyflymq_core.protocol import OpCode
 from tests.integration.fake_server import CLOSE, NO_REPLY, Error, FakeConn, FakeServer, MiniBroker, Reply
 from tests.unit.lifecycle_recorder import Recorder, recording
@@ -522,6 +525,97 @@ def test_threads_share_one_client(server: FakeServer) -> None:
             t.join(30)
     assert sorted(offsets) == list(range(400))
     assert len(server.connections) == 1
+
+
+# --------------------------------------------------------------------------- the produce fast path
+
+
+def _fresh_topic() -> str:
+    """A topic no test produced to yet (the validated-topic cache is process-wide)."""
+    return f"fast-{uuid.uuid4().hex[:12]}"
+
+
+def test_fast_path_sends_the_same_bytes_and_builds_no_call(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = _fresh_topic()
+    with FlyMQClient(server.address, **FAST) as client:
+        first = client.produce(topic, b"a")  # validates the topic: the next produce takes the fast path
+        built: list[object] = []
+        original = calls.produce
+        monkeypatch.setattr(calls, "produce", lambda *a, **k: built.append(a) or original(*a, **k))
+        second = client.produce(topic, b"bb")
+        assert built == []
+        assert second == RecordMetadata(
+            topic=topic, partition=0, offset=1, timestamp=second.timestamp, key_size=-1, value_size=2
+        )
+        assert type(second) is RecordMetadata and second.model_fields_set == first.model_fields_set
+        assert client.metrics()["requests"] == 2
+    produced = [fields for _, op, fields in server.requests if op == OpCode.PRODUCE]
+    assert produced == [
+        {"topic": topic, "key": b"", "value": b"a", "partition": -1},
+        {"topic": topic, "key": b"", "value": b"bb", "partition": -1},
+    ]
+
+
+def test_fast_path_server_errors_go_through_the_redirect_policy() -> None:
+    topic = _fresh_topic()
+    with (
+        FakeServer() as leader,
+        FakeServer(Follower(leader.address)) as follower,
+        FlyMQClient(follower.address, **FAST) as client,
+    ):
+        assert client.produce(topic, b"1").offset == 0
+        assert client.produce(topic, b"2").offset == 1  # fast path: "not partition leader", followed once
+        assert follower.ops().count(OpCode.PRODUCE) == 2
+        assert leader.ops().count(OpCode.PRODUCE) == 2
+        assert client.metrics()["errors"] == 2
+
+
+def test_fast_path_connection_loss_is_reported_not_resent() -> None:
+    topic = _fresh_topic()
+    broker = MiniBroker()
+
+    def handler(conn: FakeConn, op: int, fields: dict[str, Any]) -> Reply:
+        if op == OpCode.PRODUCE and fields["value"] == b"lost":
+            return CLOSE
+        return broker(conn, op, fields)
+
+    with FakeServer(handler) as srv, FlyMQClient(srv.address, **{**FAST, "max_retries": 3}) as c:
+        c.produce(topic, b"kept")
+        with pytest.raises(ConnectionError, match="may or may not have been applied"):
+            c.produce(topic, b"lost")
+        assert srv.ops().count(OpCode.PRODUCE) == 2
+        assert c.produce(topic, b"next").offset == 1  # reconnects
+        assert c.metrics()["errors"] == 1
+
+
+def test_fast_path_refuses_oversized_values_before_sending(server: FakeServer) -> None:
+    topic = _fresh_topic()
+    with FlyMQClient(server.address, **FAST) as client:
+        client.produce(topic, b"v")
+        with pytest.raises(InvalidArgumentError, match="32 MiB"):
+            client.produce(topic, b"\x00" * (32 * 1024 * 1024))
+        assert server.ops().count(OpCode.PRODUCE) == 1
+
+
+def test_fast_path_steps_aside_for_lifecycle_observers(server: FakeServer) -> None:
+    topic = _fresh_topic()
+    with FlyMQClient(server.address, **FAST) as client:
+        client.produce(topic, b"1")
+        with recording() as recorder:
+            client.produce(topic, b"2")
+            client.produce(topic, b"3")
+        assert recorder.events.count(("after", (OpCode.PRODUCE, OpCode.PRODUCE, None))) == 2
+
+
+def test_fast_path_is_not_taken_on_a_closed_client(server: FakeServer) -> None:
+    topic = _fresh_topic()
+    client = FlyMQClient(server.address, **FAST)
+    client.produce(topic, b"1")
+    client.close()
+    with pytest.raises(ConnectionError, match="client is closed"):
+        client.produce(topic, b"2")
 
 
 # --------------------------------------------------------------------------- transactions

@@ -1,0 +1,83 @@
+"""Precomputed wire format for the client's hottest path (issue 4: client CPU per message).
+
+* :class:`ProduceTemplate` — a keyless PRODUCE to one topic, with everything that depends only on
+  the topic precomputed.  A sync ``produce()`` is one round trip, and the client's own CPU per call
+  is what limits it.  The generic path builds a field dict, runs the compiled layout encoder,
+  prepends the frame header, and decodes the reply field by field into a dict.  For a keyless
+  record the request frame is ``header | u16 topic length | topic | u32 0 | u32 value length |
+  value | i32 -1`` and the reply is ``u16 topic length | topic | i32 partition | u64 offset | i64
+  timestamp | i32 key_size | i32 value_size`` (spec §8.1, the ``PRODUCE`` entry of
+  :data:`~pyflymq_core.protocol.layouts.LAYOUTS`): with the topic fixed, each is one ``struct`` call.
+
+The bytes are those of the generic layouts (``tests/unit/test_client_calls.py`` checks both
+directions against them).  Sans-IO like the rest of the package; topics must already be validated.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from pyflymq_core.protocol.constants import FLAG_BINARY, MAGIC, MAX_REQUEST_PAYLOAD, VERSION, OpCode
+
+__all__ = ["PRODUCE_RESULT_FIELDS", "ProduceTemplate"]
+
+_PRODUCE = int(OpCode.PRODUCE)
+#: Payload bytes besides the topic and value contents: u16 + u32 + u32 lengths + i32 partition.
+_OVERHEAD = 2 + 4 + 4 + 4
+_NO_PARTITION = struct.pack(">i", -1)
+#: The PRODUCE reply's field names, in the layout's (and RecordMetadata's) order.
+PRODUCE_RESULT_FIELDS = ("topic", "partition", "offset", "timestamp", "key_size", "value_size")
+
+
+class ProduceTemplate:
+    """Encode keyless PRODUCE frames to, and decode the replies from, one (validated) topic.
+
+    ``max_value`` is the largest value whose request stays within the server's 32 MiB payload
+    limit; callers send bigger values down the generic path, which refuses them with a hint.
+    """
+
+    __slots__ = ("_encoded", "_length", "_overhead", "_pack", "_unpack", "max_value", "reply_size", "topic")
+
+    def __init__(self, topic: str) -> None:
+        encoded = topic.encode("utf-8", "surrogateescape")
+        length = len(encoded)
+        if not 0 < length <= 0xFFFF:
+            raise ValueError(f"topic of {length} UTF-8 bytes does not fit a u16 string")
+        self.topic = topic
+        self._encoded = encoded
+        self._length = length
+        self._overhead = _OVERHEAD + length
+        self.max_value = MAX_REQUEST_PAYLOAD - self._overhead
+        #: header (8) | u16 topic length | topic | u32 key length (0) | u32 value length
+        self._pack = struct.Struct(f">BBBBIH{length}sII").pack
+        reply = struct.Struct(f">H{length}siQqii")
+        self._unpack = reply.unpack
+        #: The payload size of a reply naming this topic (anything else is decoded generically).
+        self.reply_size = reply.size
+
+    def frame(self, value: bytes) -> bytes:
+        """The whole request frame (header included) producing ``value`` without a key."""
+        size = len(value)
+        head = self._pack(
+            MAGIC, VERSION, _PRODUCE, FLAG_BINARY, self._overhead + size, self._length, self._encoded, 0, size
+        )
+        return head + value + _NO_PARTITION
+
+    def decode_reply(self, payload: bytes) -> dict[str, Any] | None:
+        """The reply's fields as the PRODUCE response layout decodes them (the topic as the very
+        ``str`` this template was built for); ``None`` when the reply does not name this topic in
+        exactly :attr:`reply_size` bytes (decode it generically then)."""
+        if len(payload) != self.reply_size:
+            return None
+        length, encoded, partition, offset, timestamp, key_size, value_size = self._unpack(payload)
+        if length != self._length or encoded != self._encoded:
+            return None
+        return {
+            "topic": self.topic,
+            "partition": partition,
+            "offset": offset,
+            "timestamp": timestamp,
+            "key_size": key_size,
+            "value_size": value_size,
+        }
