@@ -20,11 +20,13 @@ Server quirks the models document rather than hide:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "DESERIALIZED",
+    "DESERIALIZED_KEY",
     "AclInfo",
     "AclList",
     "AuditEvent",
@@ -119,13 +121,25 @@ class RecordMetadata(_Result):
 
 
 class ConsumedMessage(_Result):
-    """One record read back: ``decode()`` the value, ``decode_key()`` the key; ``data`` aliases ``value``."""
+    """One record read back: ``decode()`` the value, ``decode_key()`` the key; ``data`` aliases ``value``.
+
+    ``deserialized`` / ``deserialized_key``: the objects a consumer created with ``deserializer=`` /
+    ``key_deserializer=`` decoded the value / key into (``None`` otherwise, and ``None`` for the key
+    of a keyless record); ``value`` and ``key`` stay the raw bytes.  They are a derived view of the
+    record, not model fields: outside equality, hashing and ``model_dump()``, kept by pickling and
+    ``model_copy()``.  Why not fields: a record read without a deserializer then costs nothing
+    more (the consumer stores them in the instance ``__dict__`` only when it decoded something, see
+    :data:`DESERIALIZED` / :data:`DESERIALIZED_KEY`; the class attributes are the ``None`` default).
+    """
 
     topic: str
     partition: int
     offset: int
     key: bytes | None = None
     value: bytes
+
+    deserialized: ClassVar[Any] = None
+    deserialized_key: ClassVar[Any] = None
 
     @property
     def data(self) -> bytes:
@@ -137,6 +151,9 @@ class ConsumedMessage(_Result):
         values = self.__dict__
         for name in type(self).model_fields:
             yield name, values[name]
+        for name in (DESERIALIZED, DESERIALIZED_KEY):
+            if values.get(name) is not None:
+                yield name, values[name]
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         """The value as text."""
@@ -145,6 +162,11 @@ class ConsumedMessage(_Result):
     def decode_key(self, encoding: str = "utf-8", errors: str = "strict") -> str | None:
         """The key as text, ``None`` when the record has no key."""
         return None if self.key is None else self.key.decode(encoding, errors)
+
+
+#: The ``__dict__`` keys under which a consumer stores a record's deserialized value and key.
+DESERIALIZED = "deserialized"
+DESERIALIZED_KEY = "deserialized_key"
 
 
 class FetchResult(_Result):

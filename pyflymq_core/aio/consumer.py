@@ -1,23 +1,27 @@
 """``AsyncConsumer``: the asyncio high-level consumer (``consumer = client.consumer(topics, group)``).
 
 The semantics of the sync :class:`pyflymq_core.consumer.HighLevelConsumer` (see its module and
-docs/consumer.md), with the same building blocks — :func:`~pyflymq_core.consumer.assignment.assign_partitions`
-(client-side assignment: all partitions, explicit ``partitions``, or static membership
-``member_index``/``member_count``), the empty-group SUBSCRIBE of :mod:`pyflymq_core.consumer.offsets`,
-the same configuration handling, idle back-off constants and error types — on one event loop:
+docs/consumer.md) on one event loop, driving the same I/O-free definitions:
+:mod:`~pyflymq_core.consumer.discovery` and :mod:`~pyflymq_core.consumer.assignment` (missing topics,
+client-side assignment: all partitions, explicit ``partitions`` — each must exist — or static
+membership ``member_index``/``member_count``), the start/end-offset plans of
+:mod:`~pyflymq_core.consumer.offsets` (run by :func:`~pyflymq_core.consumer.offsets.run_plan_async`,
+each batch pipelined), the per-partition state of :mod:`~pyflymq_core.consumer.buffer` and the
+per-record pipeline of :mod:`~pyflymq_core.consumer.records` (decryption, ``deserializer=`` /
+``key_deserializer=``; a record that fails is raised once the records before it were returned, its
+position left at it):
 
 * ``async for message in consumer`` and ``await consumer.poll(timeout_ms, max_records)``; returning a
   record advances its partition's *position* (the next offset to read), which is what a commit
   stores.  ``seek``/``seek_to_beginning``/``seek_to_end``/``position``/``pause``/``resume``/
   ``assignment``/``commit``/``commit_async``/``committed``/``end_offsets`` as in the sync consumer
   (coroutines where they may need the server).
-* **Start offsets**: the group's committed offset (SUBSCRIBE ``commit``), else ``auto_offset_reset``
-  with the server's off-by-ones worked around (a 0 answer is checked against DESCRIBE_GROUP; the end
-  offset is corrected for an empty partition).
 * **Fetching**: one FETCH per partition in flight ahead of the application (prefetch, on the
-  partition leader's connection in a cluster), at most about one response buffered per partition;
-  an idle partition is fetched again after a pause growing from 2 to 50 ms; a lost connection means
-  a 100 ms pause and a retry, not an error.  Partitions are served in turn (fairness).
+  partition leader's connection in a cluster), at most about one response buffered per partition,
+  sized like the sync consumer's; an idle partition is fetched again after a pause growing from 2 to
+  50 ms; a lost connection means a 100 ms pause and a retry, not an error.  Partitions are served in
+  turn (fairness).  FETCH and COMMIT go through the client's request path (``_execute``), so the
+  lifecycle hooks see them.
 * **Auto-commit** (``enable_auto_commit``, on by default): in the background from ``poll``/iteration
   every ``auto_commit_interval_ms``, and on ``close()`` — at-least-once.
 
@@ -38,28 +42,23 @@ from pyflymq_core import validation as v
 from pyflymq_core.client import calls
 from pyflymq_core.client.cluster import resolve_leader_address
 from pyflymq_core.config import ConsumerConfig
-from pyflymq_core.consumer.assignment import TopicPartition, assign_partitions
-from pyflymq_core.consumer.committer import CommitCallback
-from pyflymq_core.consumer.consumer import (
-    METADATA_RETRY_S,
-    ConsumerClosedError,
-    PartitionSpec,
-    build_consumer_config,
-)
-from pyflymq_core.consumer.fetcher import (
+from pyflymq_core.consumer.assignment import TopicPartition
+from pyflymq_core.consumer.buffer import (
     ERROR_BACKOFF_S,
-    IDLE_BACKOFF_MAX_S,
-    IDLE_BACKOFF_MIN_S,
+    RECORD_OVERHEAD,
     WARN_EVERY_S,
+    PartitionBuffer,
+    first_failure,
     take_round_robin,
 )
-from pyflymq_core.consumer.offsets import subscribe_call
+from pyflymq_core.consumer.committer import CommitCallback
+from pyflymq_core.consumer.consumer import ConsumerClosedError, PartitionSpec, build_consumer_config
+from pyflymq_core.consumer.discovery import METADATA_RETRY_S, TopicDiscovery
+from pyflymq_core.consumer.offsets import end_offsets_plan, run_plan_async, start_offsets_plan
+from pyflymq_core.consumer.records import build_pipeline
 from pyflymq_core.errors import (
-    AuthenticationError,
-    AuthorizationError,
     ConnectionError,
     FlyMQError,
-    GroupNotFoundError,
     InvalidArgumentError,
     TimeoutError,
     TopicNotFoundError,
@@ -81,65 +80,27 @@ _EMPTY: list[ConsumedMessage] = []
 Partitions = PartitionSpec | Iterable[PartitionSpec] | None
 
 
-class _Partition:
-    """One assigned partition: positions, the FETCH in flight and the records not yet returned."""
+class _Partition(PartitionBuffer):
+    """A :class:`~pyflymq_core.consumer.buffer.PartitionBuffer` plus the FETCH task in flight."""
 
-    __slots__ = (
-        "epoch",
-        "fetch_offset",
-        "idle_backoff",
-        "idle_until",
-        "index",
-        "leader",
-        "partition",
-        "paused",
-        "position",
-        "records",
-        "task",
-        "task_epoch",
-        "topic",
-        "tp",
-    )
+    __slots__ = ("task", "task_epoch")
 
-    def __init__(self, tp: TopicPartition, offset: int, leader: str | None) -> None:
-        self.tp = tp
-        self.topic = tp.topic
-        self.partition = tp.partition
-        self.position = offset  # the next offset to return (what a commit stores)
-        self.fetch_offset = offset  # the next offset to ask the server for
+    def __init__(self, tp: TopicPartition, offset: int, leader: str | None, fetch_size: int) -> None:
+        super().__init__(tp, offset, leader, fetch_size)
         self.task: asyncio.Task[FetchResult] | None = None
-        self.epoch = 0
         self.task_epoch = 0
-        self.records: list[ConsumedMessage] = _EMPTY
-        self.index = 0
-        self.paused = False
-        self.idle_until = 0.0
-        self.idle_backoff = IDLE_BACKOFF_MIN_S
-        self.leader = leader
-
-    def reset(self, offset: int) -> None:
-        """Seek: drop buffered records, ignore the FETCH in flight, continue from ``offset``."""
-        self.position = offset
-        self.fetch_offset = offset
-        self.records = _EMPTY
-        self.index = 0
-        self.epoch += 1
-        self.idle_until = 0.0
-        self.idle_backoff = IDLE_BACKOFF_MIN_S
-
-    def push_back(self, records: list[ConsumedMessage], epoch: int) -> None:
-        """Return records taken but never handed out (an iteration stopped early)."""
-        if not records or self.epoch != epoch:
-            return
-        rest = self.records[self.index :]
-        self.records = records + rest if rest else records
-        self.index = 0
 
 
 class AsyncConsumer:
     """The asyncio high-level consumer: ``client.consumer("orders", "billing")`` or
     ``client.consumer(topics=[...], group_id=..., auto_commit=True)``, plus any
-    :class:`ConsumerConfig` option as a keyword.  ``async with`` it, or ``await close()``."""
+    :class:`ConsumerConfig` option as a keyword.  ``async with`` it, or ``await close()``.
+
+    ``deserializer`` / ``key_deserializer`` as for the sync consumer: each record's
+    ``deserialized`` / ``deserialized_key`` holds the decoded object; a record that does not
+    deserialize raises ``SerializationError`` once the records before it were returned, and the
+    position stays at it until a ``seek``.
+    """
 
     _default_auto_commit = True
 
@@ -151,6 +112,8 @@ class AsyncConsumer:
         *,
         config: ConsumerConfig | None = None,
         auto_commit: bool | None = None,
+        deserializer: Any = None,
+        key_deserializer: Any = None,
         **options: Any,
     ) -> None:
         if topics is None:
@@ -166,6 +129,7 @@ class AsyncConsumer:
         self._group_id = cfg.group_id
         self._id = next(_consumer_ids)
         self._fetch_size = cfg.fetch_max_messages
+        self._pipeline = build_pipeline(client._value_decoder, deserializer, key_deserializer)
         self._states: dict[TopicPartition, _Partition] = {}
         self._order: list[_Partition] = []
         self._rr = 0
@@ -174,9 +138,7 @@ class AsyncConsumer:
         self._commit_interval = cfg.auto_commit_interval_ms / 1000.0
         self._next_auto_commit = 0.0
         self._commits: set[asyncio.Task[dict[TopicPartition, int]]] = set()
-        self._pending_topics: list[str] = []
-        self._next_discovery = 0.0
-        self._missing_logged: set[str] = set()
+        self._discovery = TopicDiscovery(self._id, cfg)
         self._last_warning = -WARN_EVERY_S
         self._started = False
         self._start_lock: asyncio.Lock | None = None
@@ -223,7 +185,7 @@ class AsyncConsumer:
             if not self._started:
                 for topic in self._topics:
                     await self._discover(topic, late=False)
-                self._next_discovery = _monotonic() + METADATA_RETRY_S
+                self._discovery.next_lookup = _monotonic() + METADATA_RETRY_S
                 self._next_auto_commit = _monotonic() + self._commit_interval
                 self._started = True
         return self
@@ -285,128 +247,39 @@ class AsyncConsumer:
     async def _discover(self, topic: str, late: bool = True) -> bool:
         """Look ``topic`` up and start reading its assigned partitions; ``False`` if it is missing.
 
-        ``late``: the topic appeared after the consumer started, so every record in it is newer than
-        the subscription; without a commit it is read from offset 0 (as the sync consumer does).
+        ``late``: the topic appeared after the consumer started (see
+        :mod:`pyflymq_core.consumer.discovery`).
         """
         client = self._client
         try:
             metadata = await client.cluster_metadata(topic)
         except TopicNotFoundError:
             metadata = None
-        entry = None if metadata is None else metadata.topic(topic)
-        if metadata is None or entry is None or not entry.partitions:
-            if topic not in self._pending_topics:
-                self._pending_topics.append(topic)
-            if topic not in self._missing_logged:
-                self._missing_logged.add(topic)
-                logger.info(
-                    "topic %r does not exist (yet); looking again every %g s", topic, METADATA_RETRY_S
-                )
+        discovery = self._discovery
+        assigned = discovery.assignment(topic, metadata)
+        if assigned is None:
             return False
-        cfg = self._config
-        numbers = assign_partitions(
-            topic,
-            entry.partition_count,
-            partitions=cfg.partitions,
-            member_index=cfg.member_index,
-            member_count=cfg.member_count,
-        )
-        tps = [TopicPartition(topic, p) for p in numbers]
-        offsets, committed = await self._start_offsets(tps, "earliest" if late else None)
-        by_number = {p.partition: p for p in entry.partitions}
-        for tp in tps:
-            leader = None
-            if not metadata.standalone:
-                info = by_number.get(tp.partition)
-                leader = info.leader_addr if info is not None and info.leader_addr else None
-            state = _Partition(tp, offsets[tp], leader)
+        tps = [tp for tp, _ in assigned]
+        plan = start_offsets_plan(self._group_id, tps, discovery.reset_policy(late))
+        offsets, committed = await run_plan_async(client, plan)
+        for tp, leader in assigned:
+            state = _Partition(tp, offsets[tp], leader, self._fetch_size)
             self._states[tp] = state
             self._order.append(state)
         for tp in committed:
             self._committed[tp] = offsets[tp]
-        if topic in self._pending_topics:
-            self._pending_topics.remove(topic)
-        logger.info(
-            "consumer %d: %s partitions %s of %r from offsets %s",
-            self._id,
-            f"group {self._group_id!r}" if self._group_id else "no group",
-            numbers,
-            topic,
-            [offsets[tp] for tp in tps],
-        )
+        discovery.found(topic, tps, offsets)
         return True
 
-    async def _discover_pending(self, now: float) -> None:
-        self._next_discovery = now + METADATA_RETRY_S
-        for topic in list(self._pending_topics):
+    async def _discover_pending(self, now: float, *, now_or_never: bool = False) -> None:
+        """Look the missing topics up when due (``now_or_never``: at once, e.g. before a seek)."""
+        discovery = self._discovery
+        for topic in list(discovery.pending) if now_or_never else discovery.due(now):
             await self._discover(topic)
 
     async def _end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """The offset the next record of each partition will get (0 for an empty partition)."""
-        client = self._client
-
-        async def one(tp: TopicPartition) -> int:
-            latest = await client._execute(subscribe_call(tp.topic, "", tp.partition, "latest"))
-            if latest == 1 and not (await client.fetch(tp.topic, tp.partition, 0, 1)).messages:
-                latest = 0  # the server's off-by-one on an empty partition
-            return latest
-
-        ends = await asyncio.gather(*(one(tp) for tp in tps))
-        return dict(zip(tps, ends, strict=True))
-
-    async def _start_offsets(
-        self, tps: list[TopicPartition], reset_override: str | None = None
-    ) -> tuple[dict[TopicPartition, int], set[TopicPartition]]:
-        """The sync consumer's :func:`~pyflymq_core.consumer.offsets.start_offsets`, pipelined."""
-        group_id = self._group_id
-        reset = reset_override or self._config.auto_offset_reset
-        if group_id is None:
-            if reset == "earliest":
-                return dict.fromkeys(tps, 0), set()
-            return await self._end_offsets(tps), set()
-        client = self._client
-        starts = await asyncio.gather(
-            *(client._execute(subscribe_call(tp.topic, group_id, tp.partition, "commit")) for tp in tps)
-        )
-        result: dict[TopicPartition, int] = {}
-        committed: set[TopicPartition] = set()
-        ambiguous: list[TopicPartition] = []
-        for tp, start in zip(tps, starts, strict=True):
-            if start > 0:
-                result[tp] = start
-                committed.add(tp)
-            elif reset == "earliest":
-                result[tp] = 0  # committed 0 or no commit: both start at 0
-            else:
-                ambiguous.append(tp)
-        if ambiguous:
-            committed_zero = await self._committed_partitions(group_id, {tp.topic for tp in ambiguous})
-            for tp in ambiguous:
-                if tp in committed_zero:
-                    result[tp] = 0
-                    committed.add(tp)
-            result.update(await self._end_offsets([tp for tp in ambiguous if tp not in committed_zero]))
-        return result, committed
-
-    async def _committed_partitions(self, group_id: str, topics: set[str]) -> set[TopicPartition]:
-        """Partitions with a stored commit (any value), from DESCRIBE_GROUP."""
-        found: set[TopicPartition] = set()
-        for topic in sorted(topics):
-            try:
-                info = await self._client.describe_group(topic, group_id)
-            except GroupNotFoundError:
-                continue
-            except (AuthenticationError, AuthorizationError) as exc:
-                logger.info(
-                    "cannot tell a committed offset 0 from no commit for group %r on %r (DESCRIBE_GROUP "
-                    "refused: %s); treating 0 as 'no commit' (auto_offset_reset applies)",
-                    group_id,
-                    topic,
-                    exc,
-                )
-                continue
-            found.update(TopicPartition(topic, entry.partition) for entry in info.offsets)
-        return found
+        return await run_plan_async(self._client, end_offsets_plan(tps))
 
     # ================================================================== fetching
 
@@ -426,28 +299,22 @@ class AsyncConsumer:
             )
             return primary
 
-    async def _fetch(self, state: _Partition, offset: int) -> FetchResult:
-        client = self._client
-        call = calls.fetch(
-            state.topic, state.partition, offset, self._fetch_size, decode_value=client._value_decoder
-        )
-        return await client._execute(call, await self._connection(state))
+    async def _fetch(self, state: _Partition, offset: int, size: int) -> FetchResult:
+        call = calls.fetch(state.topic, state.partition, offset, size)
+        return await self._client._execute(call, await self._connection(state))
 
     def _send_fetches(self, now: float) -> None:
         """Start a FETCH for every partition with none in flight and room to buffer."""
-        limit = self._fetch_size
         for state in self._order:
-            if state.task is not None or state.paused or now < state.idle_until:
-                continue
-            if len(state.records) - state.index >= limit:
-                continue
-            state.task_epoch = state.epoch
-            state.task = asyncio.ensure_future(self._fetch(state, state.fetch_offset))
+            if state.task is None and state.wants_fetch(now):
+                state.task_epoch = state.epoch
+                state.task = asyncio.ensure_future(self._fetch(state, state.fetch_offset, state.fetch_size))
 
     def _take_answered(self) -> None:
         """Take in every finished FETCH; raise a failure that is not a lost connection."""
         now = _monotonic()
         error: BaseException | None = None
+        pipeline = self._pipeline
         for state in self._order:
             task = state.task
             if task is None or not task.done():
@@ -466,19 +333,15 @@ class AsyncConsumer:
                 continue  # a seek happened while this FETCH was in flight
             result = task.result()
             messages = result.messages
+            size = None
             if messages:
-                if state.index < len(state.records):
-                    state.records = state.records[state.index :] + messages
-                else:
-                    state.records = messages
-                state.index = 0
-                state.fetch_offset = result.next_offset
-                state.idle_backoff = IDLE_BACKOFF_MIN_S
-                state.idle_until = 0.0
-            else:
-                state.fetch_offset = max(state.fetch_offset, result.next_offset)
-                state.idle_until = now + state.idle_backoff
-                state.idle_backoff = min(state.idle_backoff * 2, IDLE_BACKOFF_MAX_S)
+                first = messages[0]
+                estimate = len(messages) * (len(first.value) + len(first.key or b"") + RECORD_OVERHEAD)
+                size = (estimate, len(messages), self._fetch_size)
+            failed = None
+            if pipeline is not None and messages:
+                messages, failed = pipeline.apply(messages)
+            state.take_in(messages, result.next_offset, failed, now, size)
         if error is not None:
             raise error
 
@@ -511,9 +374,11 @@ class AsyncConsumer:
             now = _monotonic()
             if self._auto_commit and now >= self._next_auto_commit:
                 self._auto_commit_now(now)
-            if self._pending_topics and now >= self._next_discovery:
-                await self._discover_pending(now)
+            await self._discover_pending(now)
             self._take_answered()
+            failed = first_failure(self._order)
+            if failed is not None:
+                raise failed.error.with_traceback(None)
             chunks = self._collect(limit)
             self._send_fetches(now)
             if chunks or self._closed:
@@ -522,11 +387,12 @@ class AsyncConsumer:
             if deadline is not None and now >= deadline:
                 return chunks
             wake_at = deadline
-            idle = [s.idle_until for s in self._order if not s.paused and s.task is None]
+            idle = [s.idle_until for s in self._order if not s.paused and s.task is None and s.failed is None]
             if idle:
                 wake_at = min(idle) if wake_at is None else min(wake_at, min(idle))
-            if self._pending_topics:
-                wake_at = self._next_discovery if wake_at is None else min(wake_at, self._next_discovery)
+            if self._discovery.pending:
+                next_lookup = self._discovery.next_lookup
+                wake_at = next_lookup if wake_at is None else min(wake_at, next_lookup)
             if self._auto_commit:
                 wake_at = self._next_auto_commit if wake_at is None else min(wake_at, self._next_auto_commit)
             waiter = self._wakeup = asyncio.get_running_loop().create_future()
@@ -549,7 +415,9 @@ class AsyncConsumer:
         """Records from the assigned partitions, waiting up to ``timeout_ms`` for some (``[]`` then).
 
         At most ``max_records`` (default ``max_poll_records``).  Returning records advances the
-        position past them (what ``commit()`` stores).
+        position past them (what ``commit()`` stores).  Raises the ``SerializationError`` /
+        ``DecryptionError`` of a record that could not be handled, once the records before it were
+        returned (its position stays at it: ``seek(partition, error.offset + 1)`` skips it).
         """
         if self._closed:
             raise ConsumerClosedError("poll() on a closed consumer")
@@ -668,8 +536,8 @@ class AsyncConsumer:
 
     async def _partitions(self, partitions: Partitions) -> list[_Partition]:
         await self.start()
-        if self._pending_topics:
-            await self._discover_pending(_monotonic())
+        if self._discovery.pending:
+            await self._discover_pending(_monotonic(), now_or_never=True)
         if partitions is None:
             return list(self._order)
         if isinstance(partitions, (int, TopicPartition)) or (
@@ -685,9 +553,9 @@ class AsyncConsumer:
         try:
             return self._state(partition, topic)
         except InvalidArgumentError:
-            if not self._pending_topics:
+            if not self._discovery.pending:
                 raise
-            await self._discover_pending(_monotonic())
+            await self._discover_pending(_monotonic(), now_or_never=True)
             return self._state(partition, topic)
 
     async def assignment(self) -> set[TopicPartition]:

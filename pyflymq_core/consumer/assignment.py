@@ -6,7 +6,9 @@ each read *every* partition.  The client therefore decides, deterministically an
 to the other members:
 
 * default: every partition of every subscribed topic (one consumer per group);
-* ``partitions=(0, 2)``: exactly these partition numbers of each topic (those that exist);
+* ``partitions=(0, 2)``: exactly these partition numbers of each topic; naming one a topic does not
+  have raises :class:`~pyflymq_core.errors.PartitionNotFoundError` as soon as the topic's metadata
+  is known (:func:`check_partitions_exist`): FlyMQ never adds partitions, so waiting would not help;
 * static membership ``member_index=i, member_count=n``: partition ``p`` of topic ``t`` belongs to
   member ``(p + fnv1a_32(t)) % n``.  Every member computes the same answer, so ``n`` processes
   started with indexes ``0..n-1`` split every topic without duplicates or gaps.  The per-topic
@@ -21,11 +23,15 @@ never changes a topic's partition count, so an assignment, once computed, stays 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
+from pyflymq_core.errors import PartitionNotFoundError
 from pyflymq_core.protocol import fnv1a_32
 
-__all__ = ["TopicPartition", "assign_partitions", "owner_of"]
+if TYPE_CHECKING:
+    from pyflymq_core.models import ClusterMetadata
+
+__all__ = ["TopicPartition", "assign_partitions", "assigned_partitions", "check_partitions_exist", "owner_of"]
 
 
 class TopicPartition(NamedTuple):
@@ -56,3 +62,53 @@ def assign_partitions(
     if member_index is not None and member_count is not None:
         return [p for p in existing if owner_of(topic, p, member_count) == member_index]
     return list(existing)
+
+
+def check_partitions_exist(topic: str, partition_count: int, partitions: Iterable[int] | None) -> None:
+    """Raise :class:`PartitionNotFoundError` when ``partitions`` names one ``topic`` does not have."""
+    if partitions is None:
+        return
+    missing = sorted(p for p in set(partitions) if p >= partition_count)
+    if not missing:
+        return
+    listed = ", ".join(str(p) for p in missing)
+    plural = "s" if len(missing) > 1 else ""
+    raise PartitionNotFoundError(
+        f"partition{plural} {listed} of {topic!r} do{'' if plural else 'es'} not exist: the topic has "
+        f"{partition_count} partition{'s' if partition_count != 1 else ''} (0..{partition_count - 1})",
+        topic=topic,
+        partition=missing[0],
+        hint=f"Pass partitions between 0 and {partition_count - 1} (see client.get_topic_metadata("
+        f"{topic!r})); FlyMQ never adds partitions to a topic, so waiting would not help.",
+    )
+
+
+def assigned_partitions(
+    topic: str,
+    metadata: ClusterMetadata,
+    *,
+    partitions: Iterable[int] | None = None,
+    member_index: int | None = None,
+    member_count: int | None = None,
+) -> list[tuple[TopicPartition, str | None]] | None:
+    """The partitions of ``topic`` this consumer reads, each with its leader's reported address
+    (``None``: read through the bootstrap connection, always so for a standalone server).
+
+    ``None`` when the metadata does not list the topic (or lists no partitions): it does not exist
+    yet.  Shared by the sync and asyncio consumers.
+    """
+    entry = metadata.topic(topic)
+    if entry is None or not entry.partitions:
+        return None
+    check_partitions_exist(topic, entry.partition_count, partitions)
+    numbers = assign_partitions(
+        topic,
+        entry.partition_count,
+        partitions=partitions,
+        member_index=member_index,
+        member_count=member_count,
+    )
+    leaders: dict[int, str] = {}
+    if not metadata.standalone:
+        leaders = {p.partition: p.leader_addr for p in entry.partitions if p.leader_addr}
+    return [(TopicPartition(topic, p), leaders.get(p)) for p in numbers]

@@ -1,5 +1,9 @@
 """Committing offsets: pipelined COMMIT requests, and a background thread for ``commit_async``.
 
+The COMMITs are written to the connection directly (one batch per commit) and still go through the
+client's request counters and lifecycle hooks (``pyflymq_before_request`` /
+``pyflymq_after_response``).
+
 COMMIT stores an absolute value (the next offset to read), so sending it twice is harmless; a
 commit whose answer was lost is therefore sent once more on a fresh connection before it fails.
 """
@@ -15,7 +19,7 @@ from concurrent.futures import wait as futures_wait
 from typing import TYPE_CHECKING, Any
 
 from pyflymq_core.client import calls
-from pyflymq_core.client.calls import Call, complete
+from pyflymq_core.client.calls import Call
 from pyflymq_core.client.connection import PendingResponse
 from pyflymq_core.consumer.assignment import TopicPartition
 from pyflymq_core.errors import ConnectionError, FlyMQError, TimeoutError
@@ -50,17 +54,33 @@ def commit_offsets(
 def _send_commits(
     client: FlyMQClient, todo: list[Call[None]], timeout: float
 ) -> list[tuple[Call[None], FlyMQError]]:
+    """Write every COMMIT, then collect the answers; the failures, in order.
+
+    The requests go to the connection directly (pipelined), so they are counted and reported to the
+    lifecycle hooks through the client's own observation calls, like any request.
+    """
     failures: list[tuple[Call[None], FlyMQError]] = []
-    sent: list[tuple[Call[None], PendingResponse]] = []
+    sent: list[tuple[Call[None], PendingResponse, float]] = []
     try:
         conn = client._primary_connection()
         for call in todo:
-            sent.append((call, conn.submit(call.op, call.payload, timeout=timeout)))
+            started = client._observe_start(call)
+            try:
+                pending = conn.submit(call.op, call.payload, timeout=timeout)
+            except FlyMQError as exc:
+                client._observe_end(started, call, None, exc)
+                raise
+            sent.append((call, pending, started))
     except FlyMQError as exc:
         failures.extend((call, exc) for call in todo[len(sent) :])
-    for call, pending in sent:
+    for call, pending, started in sent:
         try:
-            complete(call, pending.wait(timeout))
+            try:
+                frame = pending.wait(timeout)
+            except FlyMQError as exc:
+                client._observe_end(started, call, None, exc)
+                raise
+            client._completed(started, call, frame)  # raises the server's error, observed
         except FlyMQError as exc:
             failures.append((call, exc))
     return failures

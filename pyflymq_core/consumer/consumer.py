@@ -5,8 +5,9 @@ What the server gives and what the client adds (SEMANTICS_NOTES #13-#17):
 * **Groups store offsets, nothing more.**  No membership protocol, no assignment, no rebalancing:
   partitions are discovered from CLUSTER_METADATA and assigned by the client
   (:mod:`pyflymq_core.consumer.assignment`): every partition by default, or a static share with
-  ``member_index``/``member_count`` or explicit ``partitions``.  Two consumers of one group without
-  static membership both read everything.
+  ``member_index``/``member_count`` or explicit ``partitions`` (a partition the topic does not
+  have raises ``PartitionNotFoundError``).  Two consumers of one group without static membership
+  both read everything.
 * **Start position**: the group's committed offset (SUBSCRIBE ``commit``), else
   ``auto_offset_reset`` — with the server's off-by-ones worked around
   (:mod:`pyflymq_core.consumer.offsets`).
@@ -16,7 +17,16 @@ What the server gives and what the client adds (SEMANTICS_NOTES #13-#17):
   and synchronously on ``close()``: at-least-once — records returned after the last commit are
   delivered again after a crash.
 * **FETCH is pipelined**: one request in flight per partition, issued as soon as the previous
-  answer is taken in (:mod:`pyflymq_core.consumer.fetcher`).
+  answer is taken in (:mod:`pyflymq_core.consumer.fetcher`); ``poll(timeout_ms)`` never waits on
+  it longer than its timeout.
+* **Deserializers** (``deserializer=``, ``key_deserializer=``) and decryption run once per record
+  as it is fetched (:mod:`pyflymq_core.consumer.records`); a record that fails is raised
+  (``SerializationError`` / ``DecryptionError``) once the records before it were returned, with the
+  position left *at* it.
+* **Iteration** hands out each fetched chunk through a C-level list iterator (no Python code per
+  record); the position of the chunk being iterated is worked out from that iterator when something
+  reads it (``position``, ``commit``, auto-commit, ``pause``, ``seek``, ``poll``, ``close``) or
+  when the next chunk starts.
 
 One thread uses a consumer; ``close()`` may be called from any thread (it stops iteration).
 """
@@ -27,17 +37,22 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from operator import length_hint
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union, cast
 
 from pyflymq_core import validation as v
 from pyflymq_core.config import ConsumerConfig
-from pyflymq_core.consumer.assignment import TopicPartition, assign_partitions
+from pyflymq_core.consumer.assignment import TopicPartition
+from pyflymq_core.consumer.buffer import first_failure
 from pyflymq_core.consumer.committer import CommitCallback, Committer, commit_offsets
+from pyflymq_core.consumer.discovery import METADATA_RETRY_S, TopicDiscovery
 from pyflymq_core.consumer.fetcher import Fetcher, PartitionState
 from pyflymq_core.consumer.offsets import end_offsets, start_offsets
+from pyflymq_core.consumer.records import FailedRecord, build_pipeline
 from pyflymq_core.errors import (
     ConfigurationError,
     ConsumerClosedError,
@@ -50,17 +65,16 @@ from pyflymq_core.models import ConsumedMessage
 if TYPE_CHECKING:
     from pyflymq_core.client.sync_client import FlyMQClient
 
-__all__ = ["Consumer", "ConsumerClosedError", "HighLevelConsumer", "PartitionSpec"]
+__all__ = ["METADATA_RETRY_S", "Consumer", "ConsumerClosedError", "HighLevelConsumer", "PartitionSpec"]
 
 logger = logging.getLogger("pyflymq.consumer")
 
 _monotonic = time.monotonic
 _consumer_ids = itertools.count(1)
+_chain = itertools.chain.from_iterable
 
 #: How long one internal poll of the iterator waits (bounds how late it notices close()).
 ITER_WAIT_S = 0.1
-#: How often a subscribed topic that does not exist yet is looked up again.
-METADATA_RETRY_S = 1.0
 
 #: A partition argument: a partition number (single-topic consumers), a TopicPartition or a
 #: ``(topic, partition)`` tuple.
@@ -104,6 +118,48 @@ def build_consumer_config(
     return config.with_options(**changes) if changes else config
 
 
+class _ListIterator(Protocol):
+    """A ``list`` iterator: how far it got (``length_hint``) and cutting it short (``__setstate__``)."""
+
+    def __next__(self) -> ConsumedMessage: ...
+
+    def __iter__(self) -> Iterator[ConsumedMessage]: ...
+
+    def __length_hint__(self) -> int: ...
+
+    def __setstate__(self, index: int) -> None: ...
+
+
+class _Active:
+    """The chunk an iteration is handing out: its records and the C-level iterator over them."""
+
+    __slots__ = ("epoch", "iterator", "records", "state")
+
+    def __init__(self, state: PartitionState, records: list[ConsumedMessage]) -> None:
+        self.state = state
+        self.records = records
+        self.epoch = state.epoch
+        self.iterator = cast(_ListIterator, iter(records))
+
+    def handed_out(self) -> int:
+        """How many of the records the application received so far."""
+        return len(self.records) - length_hint(self.iterator)
+
+    def sync_position(self) -> None:
+        """Move the partition's position past the records handed out so far."""
+        done = self.handed_out()
+        state = self.state
+        if done and state.epoch == self.epoch:
+            state.position = self.records[done - 1].offset + 1
+
+    def cut(self) -> list[ConsumedMessage]:
+        """Stop the iterator (it hands out nothing more) and return the records it did not hand out."""
+        self.sync_position()
+        done = self.handed_out()
+        self.iterator.__setstate__(len(self.records))
+        return self.records[done:]
+
+
 class HighLevelConsumer:
     """A polling consumer of one or more topics (``client.consumer(...)``).
 
@@ -112,6 +168,13 @@ class HighLevelConsumer:
     ``max_poll_records=100``, ``member_index=0, member_count=2``, ...); ``auto_commit`` is the
     seed's spelling of ``enable_auto_commit``.  Connects to the topics on construction; a topic that
     does not exist yet is looked up again every second while polling.
+
+    ``deserializer`` / ``key_deserializer``: a codec name (``"json"``, ``"string"``, ``"avro"``, a
+    plugin's), a codec object, a pydantic model class or a protobuf message class, resolved like
+    ``client.consume_object(deserializer=...)``; each record's ``deserialized`` /
+    ``deserialized_key`` then holds the decoded object (``value``/``key`` stay bytes).  A record
+    that does not deserialize raises ``SerializationError`` (with its topic, partition and offset)
+    once the records before it were returned; the position stays at it until a ``seek``.
     """
 
     _default_auto_commit = True
@@ -124,6 +187,8 @@ class HighLevelConsumer:
         *,
         config: ConsumerConfig | None = None,
         auto_commit: bool | None = None,
+        deserializer: Any = None,
+        key_deserializer: Any = None,
         **options: Any,
     ) -> None:
         if topics is None:
@@ -143,17 +208,21 @@ class HighLevelConsumer:
         self._closed = False
         self._request_timeout = client.config.request_timeout
         self._fetcher = Fetcher(
-            client, fetch_max_messages=cfg.fetch_max_messages, request_timeout=self._request_timeout
+            client,
+            fetch_max_messages=cfg.fetch_max_messages,
+            request_timeout=self._request_timeout,
+            pipeline=build_pipeline(client._value_decoder, deserializer, key_deserializer),
         )
+        #: Iteration: the chunk being handed out, and the chunks collected for it but not started.
+        self._active: _Active | None = None
+        self._held: deque[tuple[PartitionState, list[ConsumedMessage], int]] = deque()
         self._committed: dict[TopicPartition, int] = {}
         self._committed_lock = threading.Lock()
         self._committer = Committer(self._commit_now, name=f"pyflymq-consumer-{self._id}-commit")
         self._auto_commit = cfg.enable_auto_commit and self._group_id is not None
         self._commit_interval = cfg.auto_commit_interval_ms / 1000.0
         self._next_auto_commit = _monotonic() + self._commit_interval
-        self._pending_topics: list[str] = []
-        self._next_discovery = 0.0
-        self._missing_logged: set[str] = set()
+        self._discovery = TopicDiscovery(self._id, cfg)
         for topic in self._topics:
             self._discover(topic, late=False)
 
@@ -188,65 +257,27 @@ class HighLevelConsumer:
     def _discover(self, topic: str, late: bool = True) -> bool:
         """Look ``topic`` up and start reading its assigned partitions; ``False`` if it is missing.
 
-        ``late``: the topic did not exist when the consumer was created, so every record in it was
-        written after the consumer subscribed; without a commit it is read from offset 0 whatever
-        ``auto_offset_reset`` says ("latest" at discovery time would skip the records written
-        between the topic's creation and the next lookup, up to a second later).
+        ``late``: the topic did not exist when the consumer was created (see
+        :mod:`pyflymq_core.consumer.discovery`).
         """
         client = self._client
         try:
             metadata = client.cluster_metadata(topic)
         except TopicNotFoundError:
-            if topic not in self._pending_topics:
-                self._pending_topics.append(topic)
-            if topic not in self._missing_logged:
-                self._missing_logged.add(topic)
-                logger.info(
-                    "topic %r does not exist (yet); looking again every %g s", topic, METADATA_RETRY_S
-                )
+            metadata = None
+        discovery = self._discovery
+        assigned = discovery.assignment(topic, metadata)
+        if assigned is None:
             return False
-        entry = metadata.topic(topic)
-        if entry is None or not entry.partitions:
-            if topic not in self._pending_topics:
-                self._pending_topics.append(topic)
-            return False
-        cfg = self._config
-        numbers = assign_partitions(
-            topic,
-            entry.partition_count,
-            partitions=cfg.partitions,
-            member_index=cfg.member_index,
-            member_count=cfg.member_count,
-        )
-        tps = [TopicPartition(topic, p) for p in numbers]
-        reset = "earliest" if late else cfg.auto_offset_reset
-        offsets, committed = start_offsets(client, self._group_id, tps, reset)
-        by_number = {p.partition: p for p in entry.partitions}
-        for tp in tps:
-            leader = None
-            if not metadata.standalone:
-                info = by_number.get(tp.partition)
-                leader = info.leader_addr if info is not None and info.leader_addr else None
+        tps = [tp for tp, _ in assigned]
+        offsets, committed = start_offsets(client, self._group_id, tps, discovery.reset_policy(late))
+        for tp, leader in assigned:
             self._fetcher.add(tp, offsets[tp], leader)
         with self._committed_lock:
             for tp in committed:
                 self._committed[tp] = offsets[tp]
-        if topic in self._pending_topics:
-            self._pending_topics.remove(topic)
-        logger.info(
-            "consumer %d: %s partitions %s of %r from offsets %s",
-            self._id,
-            f"group {self._group_id!r}" if self._group_id else "no group",
-            numbers,
-            topic,
-            [offsets[tp] for tp in tps],
-        )
+        discovery.found(topic, tps, offsets)
         return True
-
-    def _discover_pending(self, now: float) -> None:
-        self._next_discovery = now + METADATA_RETRY_S
-        for topic in list(self._pending_topics):
-            self._discover(topic)
 
     # ================================================================== polling
 
@@ -254,9 +285,10 @@ class HighLevelConsumer:
         """Records from the assigned partitions, waiting up to ``timeout_ms`` for some (``[]`` then).
 
         At most ``max_records`` (default ``max_poll_records``).  Returning records advances the
-        position past them (what ``commit()`` stores).  A FETCH already written is answered before
-        ``poll`` returns, so ``poll`` can exceed ``timeout_ms`` by one server round trip, or by up
-        to ``request_timeout_ms`` when the server stops answering.
+        position past them (what ``commit()`` stores).  A FETCH still in flight when the time is up
+        stays in flight (its answer is kept for the next call).  Raises the ``SerializationError``
+        / ``DecryptionError`` of a record that could not be handled, once the records before it
+        were returned (its position stays at it: ``seek(partition, error.offset + 1)`` skips it).
         """
         limit = self._config.max_poll_records if max_records is None else max_records
         if limit <= 0:
@@ -264,6 +296,7 @@ class HighLevelConsumer:
         with self._lock:
             if self._closed:
                 raise ConsumerClosedError("poll() on a closed consumer")
+            self._settle_iteration()
             chunks = self._poll_chunks(limit, max(timeout_ms, 0) / 1000.0)
             if not chunks:
                 return []
@@ -281,73 +314,112 @@ class HighLevelConsumer:
         """Under the lock: buffered records, fetching and waiting until some arrive or ``timeout``."""
         fetcher = self._fetcher
         deadline = _monotonic() + timeout
+        last_look = False
         while True:
             now = _monotonic()
             if self._auto_commit and now >= self._next_auto_commit:
                 self._auto_commit_now(now)
-            if self._pending_topics and now >= self._next_discovery:
-                self._discover_pending(now)
+            for topic in self._discovery.due(now):
+                self._discover(topic)
+            failed = first_failure(fetcher.order)
+            if failed is not None:
+                raise failed.error.with_traceback(None)
             chunks = fetcher.collect(limit)
             fetcher.send_fetches(now)
-            if chunks:
-                return chunks
-            if fetcher.inflight:
-                fetcher.wait_front()
-                continue
-            if self._closed:
+            if chunks or self._closed:
                 return chunks
             now = _monotonic()
             if now >= deadline:
+                if fetcher.inflight and not last_look:
+                    last_look = True  # take in the answers already there, leave the rest in flight
+                    fetcher.wait_front(0.0)
+                    continue
                 return chunks
-            wake_at = deadline
-            next_fetch = fetcher.next_fetch_at()
-            if next_fetch is not None:
-                wake_at = min(wake_at, next_fetch)
-            if self._pending_topics:
-                wake_at = min(wake_at, self._next_discovery)
-            if self._auto_commit:
-                wake_at = min(wake_at, self._next_auto_commit)
-            if wake_at > now:
+            wake_at = self._wake_at(deadline)
+            if fetcher.inflight:
+                fetcher.wait_front(max(wake_at - now, 0.0))
+            elif wake_at > now:
                 self._wakeup.wait(wake_at - now)
+
+    def _wake_at(self, deadline: float) -> float:
+        """When the poll loop must look again: an idle partition's next FETCH, a missing topic's
+        next lookup, the next auto-commit, or the deadline."""
+        wake_at = deadline
+        next_fetch = self._fetcher.next_fetch_at()
+        if next_fetch is not None:
+            wake_at = min(wake_at, next_fetch)
+        if self._discovery.pending:
+            wake_at = min(wake_at, self._discovery.next_lookup)
+        if self._auto_commit:
+            wake_at = min(wake_at, self._next_auto_commit)
+        return wake_at
+
+    # ================================================================== iteration
 
     def __iter__(self) -> Iterator[ConsumedMessage]:
         """Yield records as they arrive, blocking while there are none, until :meth:`close`.
 
         The position advances record by record, so ``commit()`` inside the loop stores exactly what
-        was yielded; records fetched but not yet yielded are kept when the loop stops early.
+        was yielded; records fetched but not yet yielded are kept when the loop stops early
+        (``break``, a ``seek``, a ``pause``) and returned by the next ``poll`` or iteration.
         """
-        return self._iterate()
+        return _chain(self._iteration_chunks())
 
-    def _iterate(self) -> Iterator[ConsumedMessage]:
+    def _iteration_chunks(self) -> Iterator[Iterator[ConsumedMessage]]:
+        """The chunks an iteration hands out, one list iterator each (``chain`` runs them in C)."""
         limit = self._config.max_poll_records
-        fetcher = self._fetcher
-        while not self._closed:
+        held = self._held
+        while True:
             with self._lock:
+                self._settle_active()
                 if self._closed:
                     return
-                chunks = [(s, r, s.epoch) for s, r in self._poll_chunks(limit, ITER_WAIT_S)]
-            index = 0
-            offset_in_chunk = 0
-            try:
-                for index, (state, records, epoch) in enumerate(chunks):  # noqa: B007 (used in finally)
-                    offset_in_chunk = 0
-                    stop = False
-                    for message in records:
-                        offset_in_chunk += 1
-                        state.position = message.offset + 1
-                        yield message
-                        if self._closed or state.epoch != epoch or state.paused:
-                            stop = True
-                            break
-                    if stop:
-                        break
-            finally:
-                # Keep whatever was taken from the buffers but not yielded (early stop, seek, pause).
-                if chunks and (index < len(chunks) - 1 or offset_in_chunk < len(chunks[-1][1])):
-                    with self._lock:
-                        for position, (state, records, epoch) in enumerate(chunks[index:]):
-                            rest = records[offset_in_chunk:] if position == 0 else records
-                            fetcher.push_back(state, rest, epoch)
+                while held:
+                    state, records, epoch = held.popleft()
+                    if state.epoch != epoch:
+                        continue  # a seek dropped them
+                    if state.paused:
+                        state.push_back(records, epoch)
+                        continue
+                    active = self._active = _Active(state, records)
+                    break
+                else:
+                    held.extend(
+                        (state, records, state.epoch)
+                        for state, records in self._poll_chunks(limit, ITER_WAIT_S)
+                    )
+                    continue
+            yield active.iterator
+
+    def _settle_active(self) -> None:
+        """Under the lock: end the chunk being iterated — position past what was handed out, the
+        rest back into the partition's buffer."""
+        active = self._active
+        if active is None:
+            return
+        self._active = None
+        active.state.push_back(active.cut(), active.epoch)
+
+    def _settle_iteration(self) -> None:
+        """Under the lock: end any iteration in progress (``poll`` after a ``break``): every record
+        it took but did not hand out goes back to its partition's buffer, in order."""
+        self._settle_active()
+        held = self._held
+        while held:
+            state, records, epoch = held.pop()
+            state.push_back(records, epoch)
+
+    def _sync_positions(self) -> None:
+        """Under the lock: bring the position of the partition being iterated up to date."""
+        active = self._active
+        if active is not None:
+            active.sync_position()
+
+    def _release(self, states: Iterable[PartitionState]) -> None:
+        """Under the lock: before a seek or pause of ``states``, stop iterating a chunk of theirs."""
+        active = self._active
+        if active is not None and active.state in states:
+            self._settle_active()
 
     # ================================================================== positions
 
@@ -378,7 +450,7 @@ class HighLevelConsumer:
                 topic = self._topics[0]
             tp = TopicPartition(topic, spec)
         state = self._fetcher.states.get(tp)
-        if state is None and tp.topic in self._pending_topics:
+        if state is None and tp.topic in self._discovery.pending:
             self._discover(tp.topic)
             state = self._fetcher.states.get(tp)
         if state is None:
@@ -389,29 +461,34 @@ class HighLevelConsumer:
             )
         return state
 
+    def _reset(self, states: list[PartitionState], offsets: Iterable[int]) -> None:
+        self._release(states)
+        for state, offset in zip(states, offsets, strict=True):
+            state.reset(offset)
+
     def seek(self, partition: PartitionSpec, offset: int, topic: str | None = None) -> None:
         """Continue ``partition`` from ``offset`` (the next record returned has that offset)."""
         offset = v.check_offset(offset)
         with self._lock:
-            self._state(partition, topic).reset(offset)
+            self._reset([self._state(partition, topic)], [offset])
 
     def seek_to_beginning(self, partitions: PartitionSpec | Iterable[PartitionSpec] | None = None) -> None:
         """Continue from offset 0 (FlyMQ never truncates a log)."""
         with self._lock:
-            for state in self._partitions(partitions):
-                state.reset(0)
+            states = self._partitions(partitions)
+            self._reset(states, [0] * len(states))
 
     def seek_to_end(self, partitions: PartitionSpec | Iterable[PartitionSpec] | None = None) -> None:
         """Continue after the last record currently stored (only new records are returned)."""
         with self._lock:
             states = self._partitions(partitions)
             ends = end_offsets(self._client, [s.tp for s in states])
-            for state in states:
-                state.reset(ends[state.tp])
+            self._reset(states, [ends[s.tp] for s in states])
 
     def position(self, partition: PartitionSpec, topic: str | None = None) -> int:
         """The offset of the next record ``poll()`` will return for ``partition``."""
         with self._lock:
+            self._sync_positions()
             return self._state(partition, topic).position
 
     def end_offsets(
@@ -425,7 +502,9 @@ class HighLevelConsumer:
     def pause(self, partitions: PartitionSpec | Iterable[PartitionSpec] | None = None) -> None:
         """Stop fetching and returning records of ``partitions`` (their buffered records are kept)."""
         with self._lock:
-            for state in self._partitions(partitions):
+            states = self._partitions(partitions)
+            self._release(states)
+            for state in states:
                 state.paused = True
 
     def resume(self, partitions: PartitionSpec | Iterable[PartitionSpec] | None = None) -> None:
@@ -439,6 +518,12 @@ class HighLevelConsumer:
         """The paused partitions."""
         with self._lock:
             return {s.tp for s in self._fetcher.order if s.paused}
+
+    def _failed_record(self, tp: TopicPartition) -> FailedRecord | None:
+        """The record ``tp`` stopped at (decryption or deserialisation failed), if any."""
+        with self._lock:
+            state = self._fetcher.states.get(tp)
+            return None if state is None else state.failed
 
     # ================================================================== commits
 
@@ -458,6 +543,7 @@ class HighLevelConsumer:
             for spec, offset in offsets.items():
                 result[self._state(spec).tp] = v.check_offset(offset)
             return result
+        self._sync_positions()
         with self._committed_lock:
             committed = dict(self._committed)
         return {
@@ -518,6 +604,7 @@ class HighLevelConsumer:
         error: BaseException | None = None
         with self._lock:
             try:
+                self._settle_iteration()
                 if self._auto_commit:
                     self._commit_now(self._offsets_to_commit(None, changed_only=True))
             except FlyMQError as exc:

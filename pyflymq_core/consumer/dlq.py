@@ -13,6 +13,13 @@ partitions FETCH_DLQ never reads).  ``client.fetch_dlq(topic)`` and ``client.rep
 then see the records.  ``retry_count`` is the number of retries after the first failure; the
 original partition, key (base64) and consumer group go in ``headers``.  REPLAY_DLQ re-produces the
 payload without its key (server behaviour).
+
+Client encryption (``encryption_enabled``): the server parses the DLQ record itself, so the JSON is
+produced as is, past the client's value seam — an encrypted record would be invisible to FETCH_DLQ.
+The ``payload`` inside it is the record *as stored*: the consumer decrypted the value, so it is
+encrypted again (a fresh nonce), and a record that could not be decrypted keeps its stored bytes.
+REPLAY_DLQ therefore writes back a record the topic's consumers can decrypt, and no plaintext of an
+encrypted topic ends up in the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -24,19 +31,31 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from pyflymq_core.client import calls
 from pyflymq_core.errors import FlyMQError, TopicNotFoundError
 from pyflymq_core.models import ConsumedMessage, RecordMetadata
 
 if TYPE_CHECKING:
     from pyflymq_core.client.sync_client import FlyMQClient
 
-__all__ = ["DEFAULT_DLQ_SUFFIX", "REASON_MAX_RETRIES", "DeadLetterWriter", "dlq_record", "rfc3339"]
+__all__ = [
+    "DEFAULT_DLQ_SUFFIX",
+    "REASON_DECRYPTION_FAILED",
+    "REASON_DESERIALIZATION_FAILED",
+    "REASON_MAX_RETRIES",
+    "DeadLetterWriter",
+    "dlq_record",
+    "rfc3339",
+]
 
 logger = logging.getLogger("pyflymq.consumer")
 
 DEFAULT_DLQ_SUFFIX = ".dlq"
 #: The server's reason for a record that failed every retry.
 REASON_MAX_RETRIES = "max_retries_exceeded"
+#: Records the consumer could not hand to the handler at all (never retried: they would fail again).
+REASON_DESERIALIZATION_FAILED = "deserialization_failed"
+REASON_DECRYPTION_FAILED = "decryption_failed"
 
 
 def rfc3339(timestamp: float) -> str:
@@ -54,8 +73,11 @@ def dlq_record(
     last_failed_at: float,
     group_id: str | None,
     record_id: str | None = None,
+    reason: str = REASON_MAX_RETRIES,
+    payload: bytes | None = None,
 ) -> tuple[str, bytes]:
-    """``(id, JSON bytes)`` of the dead-letter record for ``message``."""
+    """``(id, JSON bytes)`` of the dead-letter record for ``message``; ``payload`` replaces the
+    message's value (the value as stored, when the consumer decrypted it)."""
     rid = record_id or f"{message.topic}-{message.partition}-{message.offset}-{time.time_ns()}"
     headers = {"original_partition": str(message.partition)}
     if message.key is not None:
@@ -67,8 +89,8 @@ def dlq_record(
         "id": rid,
         "original_topic": message.topic,
         "original_offset": message.offset,
-        "payload": base64.b64encode(message.value).decode("ascii"),
-        "reason": REASON_MAX_RETRIES,
+        "payload": base64.b64encode(message.value if payload is None else payload).decode("ascii"),
+        "reason": reason,
         "error_message": str(error) or type(error).__name__,
         "retry_count": retry_count,
         "first_failed_at": rfc3339(first_failed_at),
@@ -119,10 +141,21 @@ class DeadLetterWriter:
         first_failed_at: float,
         last_failed_at: float,
         record_id: str | None = None,
+        reason: str = REASON_MAX_RETRIES,
+        as_stored: bool = False,
     ) -> tuple[str, RecordMetadata]:
-        """Produce the record (sync); returns its id and where it was written.  Raises on failure."""
+        """Produce the record (sync); returns its id and where it was written.  Raises on failure.
+
+        ``as_stored``: ``message.value`` is the value as the topic stores it (it could not be
+        decrypted), so it is not encrypted again.
+        """
+        client = self._client
         dlq_topic = self.topic_for(message.topic)
-        rid, payload = dlq_record(
+        stored = message.value
+        encrypt = client._value_encoder
+        if encrypt is not None and not as_stored:
+            stored = encrypt(message.topic, message.value)
+        rid, record = dlq_record(
             message,
             error,
             retry_count=retry_count,
@@ -130,20 +163,24 @@ class DeadLetterWriter:
             last_failed_at=last_failed_at,
             group_id=self._group_id,
             record_id=record_id,
+            reason=reason,
+            payload=stored,
         )
         try:
             self._ensure_topic(dlq_topic)
-            metadata = self._client.produce(dlq_topic, payload)
+            # Past the value seam: the server must be able to parse the JSON (module docstring).
+            metadata = client._execute(calls.produce(dlq_topic, record, None, None, client._compress))
         except FlyMQError:
             self._ready.discard(dlq_topic)
             raise
         logger.warning(
-            "message %s[%d]@%d sent to dead-letter topic %r as %s after %d retries: %s",
+            "message %s[%d]@%d sent to dead-letter topic %r as %s (%s, %d retries): %s",
             message.topic,
             message.partition,
             message.offset,
             dlq_topic,
             rid,
+            reason,
             retry_count,
             error,
         )

@@ -9,10 +9,16 @@ written to the dead-letter topic ``<topic>.dlq`` in the server's DLQ format (so
 Offsets are committed after the records are handled (dead-lettered ones included), never before:
 a crash re-delivers what was not committed (at-least-once).
 
+A record the consumer cannot hand over at all — its value does not decrypt, or ``deserializer=``
+fails on it — is not given to the handler (it would fail the same way every time): it goes to the
+dead-letter topic at once (reason ``decryption_failed`` / ``deserialization_failed``, as stored),
+and consumption goes on after it.
+
 Nothing is dropped silently: if the dead-letter write itself fails it is retried until it succeeds
 or ``stop()`` is called (the record is then not committed and comes back on the next start); with
-``dead_letter=False`` a record that exhausts its retries stops the group, and ``stop()`` re-raises
-that error.  Errors of the consumer itself (connection trouble) are logged and retried.
+``dead_letter=False`` a record that exhausts its retries (or cannot be decrypted or deserialized)
+stops the group, and ``stop()`` re-raises that error.  Errors of the consumer itself (connection
+trouble) are logged and retried.
 
 Partition assignment is the consumer's (see :mod:`pyflymq_core.consumer.assignment`): run several
 groups with ``member_index``/``member_count`` to split the partitions between processes.
@@ -31,8 +37,20 @@ from typing import TYPE_CHECKING, Any
 from pyflymq_core.config import ConsumerConfig
 from pyflymq_core.consumer.assignment import TopicPartition
 from pyflymq_core.consumer.consumer import HighLevelConsumer
-from pyflymq_core.consumer.dlq import DEFAULT_DLQ_SUFFIX, DeadLetterWriter
-from pyflymq_core.errors import ConfigurationError, FlyMQError, HandlerFailedError
+from pyflymq_core.consumer.dlq import (
+    DEFAULT_DLQ_SUFFIX,
+    REASON_DECRYPTION_FAILED,
+    REASON_DESERIALIZATION_FAILED,
+    REASON_MAX_RETRIES,
+    DeadLetterWriter,
+)
+from pyflymq_core.errors import (
+    ConfigurationError,
+    DecryptionError,
+    FlyMQError,
+    HandlerFailedError,
+    SerializationError,
+)
 from pyflymq_core.models import ConsumedMessage
 
 if TYPE_CHECKING:
@@ -197,6 +215,10 @@ class ConsumerGroup:
             while not self._stop.is_set():
                 try:
                     records = consumer.poll(timeout_ms=self._poll_timeout_ms)
+                except (DecryptionError, SerializationError) as exc:
+                    if not self._skip_unreadable(consumer, exc):
+                        raise
+                    continue
                 except FlyMQError as exc:
                     self.last_error = exc
                     logger.error("consumer group %r: poll failed: %s", self._group_id, exc)
@@ -264,9 +286,50 @@ class ConsumerGroup:
                 self.processed += 1
                 return
 
-    def _dead_letter(self, message: ConsumedMessage, error: Exception, first: float, last: float) -> None:
+    def _skip_unreadable(
+        self, consumer: HighLevelConsumer, error: DecryptionError | SerializationError
+    ) -> bool:
+        """A record the consumer stopped at (not decryptable / deserializable): dead-letter it as
+        stored and continue after it.  ``False`` when it is not one (the error is raised)."""
+        if error.topic is None or error.partition is None:
+            return False
+        tp = TopicPartition(error.topic, error.partition)
+        failed = consumer._failed_record(tp)
+        if failed is None or failed.error is not error:
+            return False
+        self.failures += 1
+        self.last_error = error
+        now = time.time()
+        reason = (
+            REASON_DECRYPTION_FAILED if isinstance(error, DecryptionError) else REASON_DESERIALIZATION_FAILED
+        )
+        logger.warning("consumer group %r: cannot read a record: %s", self._group_id, error)
+        self._dead_letter(failed.message, error, now, now, reason=reason, retries=0)
+        offset = failed.message.offset + 1
+        consumer.seek(tp, offset)
+        self._commit(consumer, {tp: offset})
+        return True
+
+    def _dead_letter(
+        self,
+        message: ConsumedMessage,
+        error: Exception,
+        first: float,
+        last: float,
+        *,
+        reason: str = REASON_MAX_RETRIES,
+        retries: int | None = None,
+    ) -> None:
         writer = self._dlq
+        retry_count = self._max_retries if retries is None else retries
         if writer is None:
+            if reason != REASON_MAX_RETRIES:
+                raise HandlerFailedError(
+                    f"cannot read {message.topic}[{message.partition}]@{message.offset} and "
+                    f"dead-lettering is off: {error}",
+                    hint="Fix the record or the deserializer, or seek past it; with dead_letter=True "
+                    "such records go to <topic>.dlq.",
+                ) from error
             raise HandlerFailedError(
                 f"handler failed on {message.topic}[{message.partition}]@{message.offset} after "
                 f"{self._max_retries} retries and dead-lettering is off: {error}"
@@ -277,10 +340,12 @@ class ConsumerGroup:
                 writer.write(
                     message,
                     error,
-                    retry_count=self._max_retries,
+                    retry_count=retry_count,
                     first_failed_at=first,
                     last_failed_at=last,
                     record_id=record_id,
+                    reason=reason,
+                    as_stored=reason == REASON_DECRYPTION_FAILED,
                 )
             except FlyMQError as exc:
                 self.last_error = exc

@@ -15,25 +15,47 @@
   membership FlyMQ has (the ``members`` count of DESCRIBE_GROUP / LIST_GROUPS).
 
 Offsets always start at 0: FlyMQ 1.26 never truncates a log, so "earliest" is 0.
+
+The decisions are written once, without I/O, as *plans*: generators that yield a batch of
+:class:`~pyflymq_core.client.calls.Call` objects and are sent back, in order, each call's result or
+the :class:`~pyflymq_core.errors.FlyMQError` it raised.  :func:`run_plan` drives a plan on the sync
+client (one call after the other), :func:`run_plan_async` on the asyncio client (each batch
+pipelined with ``asyncio.gather``): one definition of the rules for both consumers.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Generator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyflymq_core.client import calls
 from pyflymq_core.client.calls import Call
 from pyflymq_core.consumer.assignment import TopicPartition
-from pyflymq_core.errors import AuthenticationError, AuthorizationError, GroupNotFoundError
+from pyflymq_core.errors import AuthenticationError, AuthorizationError, FlyMQError, GroupNotFoundError
 
 if TYPE_CHECKING:
+    from pyflymq_core.client.async_client import AsyncFlyMQClient
     from pyflymq_core.client.sync_client import FlyMQClient
 
-__all__ = ["end_offsets", "start_offsets", "subscribe_call"]
+__all__ = [
+    "Plan",
+    "end_offsets",
+    "end_offsets_plan",
+    "run_plan",
+    "run_plan_async",
+    "start_offsets",
+    "start_offsets_plan",
+    "subscribe_call",
+]
 
 logger = logging.getLogger("pyflymq.consumer")
+
+T = TypeVar("T")
+
+#: Yields batches of calls, receives their outcomes (result or raised error), returns a ``T``.
+Plan = Generator[list[Call[Any]], list[Any], T]
+StartOffsets = tuple[dict[TopicPartition, int], set[TopicPartition]]
 
 
 def subscribe_call(topic: str, group_id: str, partition: int, mode: str) -> Call[int]:
@@ -49,23 +71,33 @@ def subscribe_call(topic: str, group_id: str, partition: int, mode: str) -> Call
     return Call(calls.SUBSCRIBE, payload, topic, partition)
 
 
-def end_offsets(client: FlyMQClient, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+def _results(outcomes: Sequence[Any]) -> Sequence[Any]:
+    """The outcomes, or the first error among them raised."""
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes
+
+
+def end_offsets_plan(partitions: Iterable[TopicPartition]) -> Plan[dict[TopicPartition, int]]:
     """The offset the next record of each partition will get (0 for an empty partition)."""
-    result: dict[TopicPartition, int] = {}
-    for tp in partitions:
-        latest = client._execute(subscribe_call(tp.topic, "", tp.partition, "latest"))
-        if latest == 1 and not client.fetch(tp.topic, tp.partition, 0, 1).messages:
-            latest = 0  # the server's off-by-one on an empty partition
-        result[tp] = latest
+    tps = list(partitions)
+    if not tps:
+        return {}
+    latest = _results((yield [subscribe_call(tp.topic, "", tp.partition, "latest") for tp in tps]))
+    result = dict(zip(tps, latest, strict=True))
+    ones = [tp for tp in tps if result[tp] == 1]
+    if ones:
+        probes = _results((yield [calls.fetch(tp.topic, tp.partition, 0, 1) for tp in ones]))
+        for tp, fetched in zip(ones, probes, strict=True):
+            if not fetched.messages:
+                result[tp] = 0  # the server's off-by-one on an empty partition
     return result
 
 
-def start_offsets(
-    client: FlyMQClient,
-    group_id: str | None,
-    partitions: Iterable[TopicPartition],
-    auto_offset_reset: str,
-) -> tuple[dict[TopicPartition, int], set[TopicPartition]]:
+def start_offsets_plan(
+    group_id: str | None, partitions: Iterable[TopicPartition], auto_offset_reset: str
+) -> Plan[StartOffsets]:
     """Where to start each partition: the group's committed offset, else ``auto_offset_reset``.
 
     Returns the offsets and the partitions whose offset is a known commit (the others start from
@@ -75,12 +107,14 @@ def start_offsets(
     if group_id is None:
         if auto_offset_reset == "earliest":
             return dict.fromkeys(wanted, 0), set()
-        return end_offsets(client, wanted), set()
+        return (yield from end_offsets_plan(wanted)), set()
     result: dict[TopicPartition, int] = {}
     committed: set[TopicPartition] = set()
     ambiguous: list[TopicPartition] = []
-    for tp in wanted:
-        start = client._execute(subscribe_call(tp.topic, group_id, tp.partition, "commit"))
+    if not wanted:
+        return result, committed
+    starts = _results((yield [subscribe_call(tp.topic, group_id, tp.partition, "commit") for tp in wanted]))
+    for tp, start in zip(wanted, starts, strict=True):
         if start > 0:
             result[tp] = start
             committed.add(tp)
@@ -89,32 +123,80 @@ def start_offsets(
         else:
             ambiguous.append(tp)
     if ambiguous:
-        committed_zero = _committed_partitions(client, group_id, {tp.topic for tp in ambiguous})
-        reset = [tp for tp in ambiguous if tp not in committed_zero]
+        topics = sorted({tp.topic for tp in ambiguous})
+        infos = yield [calls.describe_group(topic, group_id) for topic in topics]
+        committed_zero = _committed_partitions(group_id, topics, infos)
         for tp in ambiguous:
             if tp in committed_zero:
                 result[tp] = 0
                 committed.add(tp)
-        result.update(end_offsets(client, reset))
+        result.update((yield from end_offsets_plan(tp for tp in ambiguous if tp not in committed_zero)))
     return result, committed
 
 
-def _committed_partitions(client: FlyMQClient, group_id: str, topics: set[str]) -> set[TopicPartition]:
-    """Partitions with a stored commit (any value), from DESCRIBE_GROUP."""
+def _committed_partitions(group_id: str, topics: list[str], infos: Sequence[Any]) -> set[TopicPartition]:
+    """Partitions with a stored commit (any value), from the DESCRIBE_GROUP outcomes."""
     found: set[TopicPartition] = set()
-    for topic in sorted(topics):
-        try:
-            info = client.describe_group(topic, group_id)
-        except GroupNotFoundError:
+    for topic, info in zip(topics, infos, strict=True):
+        if isinstance(info, GroupNotFoundError):
             continue
-        except (AuthenticationError, AuthorizationError) as exc:
+        if isinstance(info, (AuthenticationError, AuthorizationError)):
             logger.info(
                 "cannot tell a committed offset 0 from no commit for group %r on %r (DESCRIBE_GROUP "
                 "refused: %s); treating 0 as 'no commit' (auto_offset_reset applies)",
                 group_id,
                 topic,
-                exc,
+                info,
             )
             continue
+        if isinstance(info, BaseException):
+            raise info
         found.update(TopicPartition(topic, entry.partition) for entry in info.offsets)
     return found
+
+
+def run_plan(client: FlyMQClient, plan: Plan[T]) -> T:
+    """Drive ``plan`` on the sync client, one call after the other."""
+    try:
+        batch = next(plan)
+        while True:
+            outcomes: list[Any] = []
+            for call in batch:
+                try:
+                    outcomes.append(client._execute(call))
+                except FlyMQError as exc:
+                    outcomes.append(exc)
+            batch = plan.send(outcomes)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+def end_offsets(client: FlyMQClient, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+    """:func:`end_offsets_plan` on the sync client."""
+    return run_plan(client, end_offsets_plan(partitions))
+
+
+def start_offsets(
+    client: FlyMQClient,
+    group_id: str | None,
+    partitions: Iterable[TopicPartition],
+    auto_offset_reset: str,
+) -> StartOffsets:
+    """:func:`start_offsets_plan` on the sync client."""
+    return run_plan(client, start_offsets_plan(group_id, partitions, auto_offset_reset))
+
+
+async def run_plan_async(client: AsyncFlyMQClient, plan: Plan[T]) -> T:
+    """Drive ``plan`` on the asyncio client, the calls of each batch concurrently (pipelined)."""
+    import asyncio  # here: the sync consumer imports this module and never needs asyncio
+
+    try:
+        batch = next(plan)
+        while True:
+            sent = [client._execute(call) for call in batch]
+            outcomes = await asyncio.gather(*sent, return_exceptions=True)
+            batch = plan.send(list(outcomes))
+    except StopIteration as done:
+        result: T = done.value
+        return result

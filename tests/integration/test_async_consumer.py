@@ -5,7 +5,6 @@ partition, pause/resume."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -15,25 +14,17 @@ import pytest
 from pyflymq import AsyncFlyMQClient
 from pyflymq_core.aio.consumer import AsyncConsumer, ConsumerClosedError
 from pyflymq_core.consumer.assignment import TopicPartition, assign_partitions
-from pyflymq_core.errors import InvalidArgumentError
+from pyflymq_core.errors import InvalidArgumentError, PartitionNotFoundError, SerializationError
+from pyflymq_core.protocol import OpCode
+from tests.support.aio import run as run_guarded
+from tests.unit.lifecycle_recorder import recording
 
 T = TypeVar("T")
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
-    problems: list[dict[str, Any]] = []
-
-    async def guarded() -> T:
-        asyncio.get_running_loop().set_exception_handler(lambda loop, context: problems.append(context))
-        try:
-            return await asyncio.wait_for(coro, timeout)
-        finally:
-            gc.collect()
-            await asyncio.sleep(0)
-
-    result = asyncio.run(guarded())
-    assert not problems, problems
-    return result
+    """The shared guarded runner with this file's bound."""
+    return run_guarded(coro, timeout)
 
 
 @pytest.fixture
@@ -260,3 +251,68 @@ def test_pause_resume_and_several_topics(
             await consumer.close()
 
     run(main())
+
+
+def test_deserializers_and_a_record_that_does_not_deserialize(
+    flymq_bootstrap: str, client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    topic, group = unique_topic("aio-deser"), unique_topic("g")
+    flymq_client.create_topic(topic, 1)
+    for value, key in ((b'{"n": 0}', "a"), (b'{"n": 1}', "b"), (b"{oops", "c"), (b'{"n": 3}', "d")):
+        flymq_client.produce(topic, value, key=key)
+
+    async def main() -> None:
+        async with AsyncFlyMQClient(flymq_bootstrap, **client_kwargs) as client:
+            consumer = client.consumer(
+                topic, group, auto_offset_reset="earliest", deserializer="json", key_deserializer="string"
+            )
+            first = await take(consumer, 2)
+            assert [(m.deserialized, m.deserialized_key) for m in first] == [({"n": 0}, "a"), ({"n": 1}, "b")]
+            for _ in range(2):  # raised again until the application moves on
+                with pytest.raises(SerializationError) as info:
+                    await consumer.poll(2000)
+                assert (info.value.topic, info.value.partition, info.value.offset) == (topic, 0, 2)
+                assert await consumer.position(0) == 2
+            await consumer.seek(0, 3)
+            (last,) = await consumer.poll(2000)
+            assert last.deserialized == {"n": 3}
+            await consumer.close()
+
+    run(main())
+
+
+def test_unknown_explicit_partitions_fail_at_start(
+    flymq_bootstrap: str, client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    topic = unique_topic("aio-parts")
+    flymq_client.create_topic(topic, 2)
+
+    async def main() -> None:
+        async with AsyncFlyMQClient(flymq_bootstrap, **client_kwargs) as client:
+            consumer = client.consumer(topic, unique_topic("g"), partitions=[0, 4])
+            with pytest.raises(PartitionNotFoundError) as info:
+                await consumer.start()
+            assert (info.value.topic, info.value.partition) == (topic, 4)
+            await consumer.close()
+
+    run(main())
+
+
+def test_fetch_and_commit_go_through_the_lifecycle_hooks(
+    flymq_bootstrap: str, client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    topic, group = unique_topic("aio-hooks"), unique_topic("g")
+    flymq_client.create_topic(topic, 1)
+    flymq_client.produce(topic, b"v")
+
+    async def main() -> None:
+        async with AsyncFlyMQClient(flymq_bootstrap, **client_kwargs) as client:
+            consumer = client.consumer(topic, group, auto_offset_reset="earliest", auto_commit=False)
+            assert len(await consumer.poll(2000)) == 1
+            await consumer.commit()
+            await consumer.close()
+
+    with recording() as recorder:
+        run(main())
+    after = [detail for kind, detail in recorder.events if kind == "after"]
+    assert (OpCode.FETCH, OpCode.FETCH, None) in after and (OpCode.COMMIT, OpCode.COMMIT, None) in after

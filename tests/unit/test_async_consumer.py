@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -14,26 +11,9 @@ from pyflymq import AsyncFlyMQClient
 from pyflymq_core.errors import ServerError
 from pyflymq_core.protocol import OpCode
 from tests.integration.fake_server import Error, FakeConn, FakeServer, MiniBroker, Reply
-
-T = TypeVar("T")
+from tests.support.aio import run
 
 FAST: dict[str, Any] = {"max_retries": 1, "retry_delay_ms": 10, "keepalive_interval_ms": 0}
-
-
-def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-    problems: list[dict[str, Any]] = []
-
-    async def guarded() -> T:
-        asyncio.get_running_loop().set_exception_handler(lambda loop, context: problems.append(context))
-        try:
-            return await asyncio.wait_for(coro, timeout)
-        finally:
-            gc.collect()
-            await asyncio.sleep(0)
-
-    result = asyncio.run(guarded())
-    assert not problems, problems
-    return result
 
 
 def test_connection_loss_while_consuming_is_retried_without_gap_or_duplicate() -> None:

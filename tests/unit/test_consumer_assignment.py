@@ -7,8 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyflymq_core.config import ConsumerConfig
-from pyflymq_core.consumer.assignment import assign_partitions, owner_of
-from pyflymq_core.errors import ConfigurationError
+from pyflymq_core.consumer.assignment import (
+    TopicPartition,
+    assign_partitions,
+    assigned_partitions,
+    check_partitions_exist,
+    owner_of,
+)
+from pyflymq_core.errors import ConfigurationError, PartitionNotFoundError
+from pyflymq_core.models import ClusterMetadata, PartitionMetadata, TopicMetadata
 
 
 def test_default_is_every_partition_and_explicit_lists_keep_existing_ones() -> None:
@@ -52,3 +59,52 @@ def test_config_checks_membership_options() -> None:
         ConsumerConfig(member_index=2, member_count=2)
     with pytest.raises(ConfigurationError, match="either partitions or member_index"):
         ConsumerConfig(member_index=0, member_count=2, partitions=[0])
+
+
+def test_a_partition_the_topic_does_not_have_is_an_error_with_a_hint() -> None:
+    check_partitions_exist("t", 4, None)
+    check_partitions_exist("t", 4, [0, 3])
+    with pytest.raises(PartitionNotFoundError) as info:
+        check_partitions_exist("orders", 2, [1, 5, 2])
+    error = info.value
+    assert (error.topic, error.partition) == ("orders", 2)
+    assert "partitions 2, 5 of 'orders' do not exist" in str(error) and "2 partitions (0..1)" in str(error)
+    assert error.hint is not None and "between 0 and 1" in error.hint
+
+
+def _metadata(partitions: int, *, standalone: bool) -> ClusterMetadata:
+    return ClusterMetadata(
+        cluster_id="standalone" if standalone else "node-1",
+        topics=[
+            TopicMetadata(
+                topic="t",
+                partitions=[
+                    PartitionMetadata(
+                        partition=p,
+                        leader_id=f"n{p}",
+                        leader_addr=f"host{p}:9092" if p else "",
+                        epoch=1,
+                        state="online",
+                        replicas=[],
+                        isr=[],
+                    )
+                    for p in range(partitions)
+                ],
+            )
+        ],
+    )
+
+
+def test_assigned_partitions_come_with_their_leaders_in_a_cluster() -> None:
+    cluster = _metadata(3, standalone=False)
+    assert assigned_partitions("t", cluster) == [
+        (TopicPartition("t", 0), None),  # no leader address reported: the bootstrap connection
+        (TopicPartition("t", 1), "host1:9092"),
+        (TopicPartition("t", 2), "host2:9092"),
+    ]
+    assert assigned_partitions("t", _metadata(3, standalone=True), partitions=[2]) == [
+        (TopicPartition("t", 2), None)
+    ]
+    assert assigned_partitions("other", cluster) is None  # not there (yet)
+    with pytest.raises(PartitionNotFoundError):
+        assigned_partitions("t", cluster, partitions=[3])

@@ -6,7 +6,13 @@ import base64
 import json
 
 from pyflymq_broker.dlq import decode_dlq_record
-from pyflymq_core.consumer.dlq import REASON_MAX_RETRIES, dlq_record, rfc3339
+from pyflymq_core.consumer.dlq import (
+    REASON_DECRYPTION_FAILED,
+    REASON_DESERIALIZATION_FAILED,
+    REASON_MAX_RETRIES,
+    dlq_record,
+    rfc3339,
+)
 from pyflymq_core.models import ConsumedMessage
 
 
@@ -60,3 +66,20 @@ def test_the_servers_decoder_accepts_the_record() -> None:
 
 def test_rfc3339_is_utc_with_z() -> None:
     assert rfc3339(0) == "1970-01-01T00:00:00.000000Z"
+
+
+def test_reason_and_stored_payload_can_be_given() -> None:
+    _, payload = dlq_record(
+        _message(),
+        ValueError("bad json"),
+        retry_count=0,
+        first_failed_at=0.0,
+        last_failed_at=0.0,
+        group_id="g",
+        reason=REASON_DESERIALIZATION_FAILED,
+        payload=b"ciphertext",
+    )
+    decoded = decode_dlq_record(payload)
+    assert decoded is not None
+    assert decoded.payload == b"ciphertext" and decoded.reason == REASON_DESERIALIZATION_FAILED
+    assert REASON_DECRYPTION_FAILED != REASON_DESERIALIZATION_FAILED != REASON_MAX_RETRIES

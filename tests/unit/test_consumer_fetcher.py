@@ -6,9 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyflymq_core.client import calls
-from pyflymq_core.client.calls import complete
+from pyflymq_core.client.calls import complete, decode_fetch
 from pyflymq_core.consumer.assignment import TopicPartition
-from pyflymq_core.consumer.fetcher import Fetcher, PartitionState, decode_fetch
+from pyflymq_core.consumer.buffer import FETCH_TARGET_BYTES, fetch_size_for
+from pyflymq_core.consumer.fetcher import Fetcher, PartitionState
 from pyflymq_core.models import ConsumedMessage
 from pyflymq_core.protocol import Frame, encode_response
 
@@ -83,3 +84,21 @@ def test_paused_partitions_hand_out_nothing() -> None:
     assert fetcher.collect(10) == []
     state.paused = False
     assert len(fetcher.collect(10)) == 1
+
+
+def test_fetch_size_aims_at_answers_of_a_bounded_size() -> None:
+    assert fetch_size_for(0, 0, 500) == 500  # nothing known yet: the configured maximum
+    assert fetch_size_for(500 * 116, 500, 500) == 500  # small records: capped by fetch_max_messages
+    one_kib = fetch_size_for(100 * 1040, 100, 500)
+    assert one_kib == FETCH_TARGET_BYTES // 1040 and 50 < one_kib < 500
+    assert fetch_size_for(4 << 20, 1, 500) == 1  # huge records: one at a time, never 0
+
+
+def test_a_partition_adapts_its_fetch_size_and_prefetches_only_with_records() -> None:
+    state = PartitionState(TopicPartition("t", 0), 0, None, 500)
+    assert state.take_in([_message(0)], 1, None, now=0.0, size=(1040 * 2, 2, 500)) is True
+    assert state.fetch_size == FETCH_TARGET_BYTES // 1040 and state.fetch_offset == 1
+    assert state.take_in([], 1, None, now=5.0) is False  # nothing new: idle back-off
+    assert not state.wants_fetch(now=5.0) and state.wants_fetch(now=6.0)
+    state.records = [_message(i) for i in range(1, 1 + state.fetch_size)]
+    assert not state.wants_fetch(now=6.0)  # a whole FETCH's worth buffered: no more for now

@@ -8,6 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from pyflymq_core.models import (
+    DESERIALIZED,
+    DESERIALIZED_KEY,
     AclInfo,
     AclList,
     ClusterMetadata,
@@ -136,3 +138,20 @@ def test_fetched_messages_read_like_validated_ones() -> None:
     assert fetched.model_dump() == validated.model_dump()
     copy = fetched.model_copy(update={"offset": 9})
     assert copy.offset == 9 and fetched.offset == 0 and fetched.model_fields_set == validated.model_fields_set
+
+
+def test_deserialized_views_default_to_none_and_stay_out_of_equality_and_dumps() -> None:
+    plain = _message()
+    assert plain.deserialized is None and plain.deserialized_key is None
+    decoded = _message()
+    decoded.__dict__[DESERIALIZED] = {"id": 1}  # what a consumer with deserializer= stores
+    decoded.__dict__[DESERIALIZED_KEY] = "user-123"
+    assert decoded.deserialized == {"id": 1} and decoded.deserialized_key == "user-123"
+    assert decoded == plain and hash(decoded) == hash(plain)  # the record is the same record
+    assert decoded.model_dump() == plain.model_dump()
+    assert "deserialized={'id': 1}" in repr(decoded) and "deserialized" not in repr(plain)
+    copied = pickle.loads(pickle.dumps(decoded))
+    assert copied.deserialized == {"id": 1} and copied.deserialized_key == "user-123"
+    assert decoded.model_copy().deserialized == {"id": 1}
+    with pytest.raises(ValidationError):
+        ConsumedMessage(topic="t", partition=0, offset=0, value=b"v", deserialized=1)  # type: ignore[call-arg]
