@@ -4,7 +4,6 @@ callbacks, batching, per-key ordering, flush/close — with results read back by
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -17,24 +16,14 @@ from pyflymq_core.aio.producer import AsyncRecordFuture, ProducerClosedError
 from pyflymq_core.errors import InvalidArgumentError, SerializationError
 from pyflymq_core.plugins import get_plugin_manager, hookimpl
 from pyflymq_core.protocol import OpCode
+from tests.support.aio import run as run_guarded
 
 T = TypeVar("T")
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
-    problems: list[dict[str, Any]] = []
-
-    async def guarded() -> T:
-        asyncio.get_running_loop().set_exception_handler(lambda loop, context: problems.append(context))
-        try:
-            return await asyncio.wait_for(coro, timeout)
-        finally:
-            gc.collect()
-            await asyncio.sleep(0)
-
-    result = asyncio.run(guarded())
-    assert not problems, problems
-    return result
+    """The shared guarded runner with this file's bound."""
+    return run_guarded(coro, timeout)
 
 
 @pytest.fixture

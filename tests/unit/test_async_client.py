@@ -6,7 +6,6 @@ tests/integration/test_async_client.py against the embedded broker."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import inspect
 import socket
 import time
@@ -33,6 +32,7 @@ from pyflymq_core.protocol import OpCode
 from pyflymq_transports.aio import AsyncTcpTransport, AsyncTlsTransport
 from pyflymq_transports.memory import AsyncMemoryTransport
 from tests.integration.fake_server import CLOSE, NO_REPLY, Error, FakeConn, FakeServer, MiniBroker, Reply
+from tests.support.aio import run as run_guarded
 from tests.unit.lifecycle_recorder import recording
 
 T = TypeVar("T")
@@ -46,21 +46,8 @@ FAST: dict[str, Any] = {
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
-    """``asyncio.run`` with a bound, failing on any error the loop reports (e.g. a future whose
-    exception nobody retrieved)."""
-    problems: list[dict[str, Any]] = []
-
-    async def guarded() -> T:
-        asyncio.get_running_loop().set_exception_handler(lambda loop, context: problems.append(context))
-        try:
-            return await asyncio.wait_for(coro, timeout)
-        finally:
-            gc.collect()
-            await asyncio.sleep(0)
-
-    result = asyncio.run(guarded())
-    assert not problems, problems
-    return result
+    """The shared guarded runner with this file's bound."""
+    return run_guarded(coro, timeout)
 
 
 @pytest.fixture

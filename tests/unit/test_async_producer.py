@@ -4,10 +4,9 @@ retried, what fails and how, bounded buffer, close/flush timeouts, failures nobo
 from __future__ import annotations
 
 import asyncio
-import gc
 import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -24,8 +23,7 @@ from pyflymq_core.errors import (
 from pyflymq_core.plugins import get_plugin_manager, hookimpl
 from pyflymq_core.protocol import OpCode
 from tests.integration.fake_server import CLOSE, NO_REPLY, Error, FakeConn, FakeServer, MiniBroker, Reply
-
-T = TypeVar("T")
+from tests.support.aio import run
 
 FAST: dict[str, Any] = {
     "max_retries": 0,
@@ -33,22 +31,6 @@ FAST: dict[str, Any] = {
     "connect_timeout_ms": 2000,
     "keepalive_interval_ms": 0,
 }
-
-
-def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-    problems: list[dict[str, Any]] = []
-
-    async def guarded() -> T:
-        asyncio.get_running_loop().set_exception_handler(lambda loop, context: problems.append(context))
-        try:
-            return await asyncio.wait_for(coro, timeout)
-        finally:
-            gc.collect()
-            await asyncio.sleep(0)
-
-    result = asyncio.run(guarded())
-    assert not problems, problems
-    return result
 
 
 @pytest.fixture
