@@ -2,8 +2,8 @@
 
 It uses only the public lifecycle hooks (:mod:`pyflymq_core.plugins.hookspecs`), so it doubles as the
 reference for writing your own observer (Prometheus, StatsD, OpenTelemetry, ...).  Nothing observes
-clients until a plugin is registered, and then only requests made through the client's call layer
-are seen (``client.produce``, ``fetch``, admin calls, ...); see docs/observability.md.
+clients until a plugin is registered; then it sees the client's calls and the requests the
+high-level producer and consumer pipeline themselves (see docs/observability.md for the exceptions).
 
 Enable it for the whole process::
 

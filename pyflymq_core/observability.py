@@ -45,11 +45,14 @@ LOGGERS: dict[str, str] = {
     "pyflymq.client": "connects, authentication, failover between bootstrap servers, retries, "
     "leader redirects, keep-alive, transactions",
     "pyflymq.connection": "one connection's life: requests pipelined, responses out of step, closes",
-    "pyflymq.transport": "TCP/TLS sockets: connect, TLS handshake, insecure TLS warnings",
+    "pyflymq.transport": "TCP/TLS sockets: connect, TLS handshake (insecure TLS is an "
+    "InsecureTransportWarning, not a log record)",
     "pyflymq.producer": "the high-level producer: batches, retries, delivery failures, flush/close",
     "pyflymq.consumer": "the consumers: assignment, start offsets, commits, dead-lettering",
     "pyflymq.rx": "reactive streams: subscription, backpressure drops, stop",
     "pyflymq.broker": "the embedded broker's server: connections, start/stop",
+    "pyflymq.plugins": "plugin discovery: entry points loaded, skipped or failing",
+    "pyflymq.serde": "codecs and schemas: validation skipped for a missing extra",
     "pyflymq.request": "one DEBUG line per request and answer (opcode, sizes, latency, error type); "
     "only while enable_request_logging() is in effect",
 }

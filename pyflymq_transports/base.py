@@ -29,6 +29,7 @@ class ServerAddress:
 
     @property
     def url(self) -> str:
+        """The address as a URL (``flymq://host:port``), the form ``connect()`` and logs accept."""
         return f"{self.scheme}://{self}"
 
 

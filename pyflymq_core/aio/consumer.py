@@ -155,10 +155,12 @@ class AsyncConsumer:
 
     @property
     def config(self) -> ConsumerConfig:
+        """The validated options this consumer runs with (read-only: changing them means a new consumer)."""
         return self._config
 
     @property
     def group_id(self) -> str | None:
+        """The consumer group whose offsets are committed; ``None`` for a group-less consumer."""
         return self._group_id
 
     @property
@@ -170,6 +172,7 @@ class AsyncConsumer:
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` has run; a closed consumer raises ``ConsumerClosedError``."""
         return self._closed
 
     async def start(self) -> AsyncConsumer:

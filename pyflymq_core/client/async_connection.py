@@ -65,11 +65,17 @@ _monotonic = time.monotonic
 class ResponseSink(Protocol):
     """What a FIFO entry must offer: the protocol of :class:`asyncio.Future` the reader uses."""
 
-    def done(self) -> bool: ...
+    def done(self) -> bool:
+        """Whether the entry is settled (a cancelled caller's future is, and is then skipped)."""
+        ...
 
-    def set_result(self, result: Frame, /) -> None: ...
+    def set_result(self, result: Frame, /) -> None:
+        """Deliver the response frame matched to this entry by FIFO position."""
+        ...
 
-    def set_exception(self, exception: BaseException, /) -> None: ...
+    def set_exception(self, exception: BaseException, /) -> None:
+        """Fail the entry (connection lost or closed before its response came)."""
+        ...
 
 
 #: A FIFO entry: the sink, the response deadline (monotonic, or ``None``) and the request opcode.

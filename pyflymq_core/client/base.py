@@ -86,12 +86,18 @@ class ConnectionState(Protocol):
     auth_enabled: bool | None
 
     @property
-    def closed(self) -> bool: ...
+    def closed(self) -> bool:
+        """Whether the connection is unusable (a new one must be opened)."""
+        ...
 
     @property
-    def in_flight(self) -> int: ...
+    def in_flight(self) -> int:
+        """Requests written and not yet answered (an idle connection may be kept alive)."""
+        ...
 
-    def idle_for(self) -> float: ...
+    def idle_for(self) -> float:
+        """Seconds since the last request or response (drives keep-alive)."""
+        ...
 
 
 ConnT = TypeVar("ConnT", bound=ConnectionState)

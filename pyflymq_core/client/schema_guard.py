@@ -38,6 +38,7 @@ class SchemaGuard:
         return entry[1]
 
     def remember(self, info: SchemaInfo) -> None:
+        """Cache ``info`` (e.g. just registered or fetched) so local validation needs no round trip."""
         with self._lock:
             self._entries[info.name] = (time.monotonic(), info)
 

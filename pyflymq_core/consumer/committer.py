@@ -102,6 +102,8 @@ class Committer:
     def submit(
         self, offsets: dict[TopicPartition, int], callback: CommitCallback | None
     ) -> Future[dict[TopicPartition, int]]:
+        """Queue a commit of ``offsets`` for the worker thread; the future (and ``callback``) get its
+        outcome, so ``commit_async`` never blocks the poll loop."""
         future: Future[dict[TopicPartition, int]] = Future()
         with self._lock:
             if self._thread is None:
@@ -121,6 +123,7 @@ class Committer:
         return bool(done)
 
     def stop(self, timeout: float | None) -> None:
+        """Finish the queued commits (up to ``timeout`` s) and end the worker thread."""
         with self._lock:
             thread = self._thread
             if thread is None:

@@ -230,10 +230,12 @@ class HighLevelConsumer:
 
     @property
     def config(self) -> ConsumerConfig:
+        """The validated options this consumer runs with (read-only: changing them means a new consumer)."""
         return self._config
 
     @property
     def group_id(self) -> str | None:
+        """The consumer group whose offsets are committed; ``None`` for a group-less consumer."""
         return self._group_id
 
     @property
@@ -245,6 +247,7 @@ class HighLevelConsumer:
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` has run; a closed consumer raises ``ConsumerClosedError``."""
         return self._closed
 
     def assignment(self) -> set[TopicPartition]:

@@ -112,6 +112,7 @@ class DeadLetterWriter:
         self._ready: set[str] = set()
 
     def topic_for(self, topic: str) -> str:
+        """The dead-letter topic of ``topic`` (``<topic>.dlq`` by default, as the server names it)."""
         return topic + self._suffix
 
     def _ensure_topic(self, dlq_topic: str) -> None:

@@ -94,6 +94,7 @@ class Fetcher:
     # ================================================================== assignment
 
     def add(self, tp: TopicPartition, offset: int, leader: str | None) -> PartitionState:
+        """Start fetching ``tp`` from ``offset`` (on ``leader`` when known) and return its state."""
         state = PartitionState(tp, offset, leader, self.fetch_max_messages)
         self.states[tp] = state
         self.order.append(state)

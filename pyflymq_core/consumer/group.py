@@ -127,10 +127,12 @@ class ConsumerGroup:
 
     @property
     def group_id(self) -> str:
+        """The consumer group whose committed offsets this group resumes from."""
         return self._group_id
 
     @property
     def topics(self) -> list[str]:
+        """The topics consumed (a copy: the subscription is fixed at construction)."""
         return list(self._topics)
 
     @property
@@ -145,6 +147,7 @@ class ConsumerGroup:
         return self._error
 
     def assignment(self) -> set[TopicPartition]:
+        """The partitions the worker currently reads; empty before ``start()`` and after ``stop()``."""
         consumer = self._consumer
         return set() if consumer is None else consumer.assignment()
 

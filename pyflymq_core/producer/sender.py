@@ -199,6 +199,7 @@ class Sender:
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
+        """Start the sender thread; separate from construction so a failed set-up leaves no thread behind."""
         self.thread.start()
 
     # ================================================================== sender thread

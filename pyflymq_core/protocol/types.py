@@ -41,10 +41,12 @@ class Int:
 
     @property
     def size(self) -> int:
+        """Encoded size in bytes (fixed for an integer)."""
         return struct.calcsize(">" + self.code)
 
     @property
     def min_size(self) -> int:
+        """Smallest encoding in bytes: a shorter payload is ``buffer too small``, as on the server."""
         return self.size
 
 
@@ -56,10 +58,12 @@ class Str:
 
     @property
     def min_size(self) -> int:
+        """Smallest encoding in bytes: a shorter payload is ``buffer too small``, as on the server."""
         return struct.calcsize(">" + self.len_code)
 
     @property
     def max_len(self) -> int:
+        """Longest encodable text in bytes (the length prefix's limit); longer is refused before sending."""
         return int(2 ** (8 * self.min_size) - 1)
 
 
@@ -69,6 +73,7 @@ class Bytes:
 
     @property
     def min_size(self) -> int:
+        """Smallest encoding in bytes: a shorter payload is ``buffer too small``, as on the server."""
         return 4
 
 
@@ -80,6 +85,7 @@ class ListOf:
 
     @property
     def min_size(self) -> int:
+        """Smallest encoding in bytes: a shorter payload is ``buffer too small``, as on the server."""
         return 4
 
 
@@ -89,6 +95,7 @@ class Pairs:
 
     @property
     def min_size(self) -> int:
+        """Smallest encoding in bytes: a shorter payload is ``buffer too small``, as on the server."""
         return 4
 
 
@@ -100,6 +107,7 @@ class Struct:
 
     @property
     def min_size(self) -> int:
+        """Smallest encoding in bytes: a shorter payload is ``buffer too small``, as on the server."""
         return sum(
             f.type.min_size
             for f in self.fields
@@ -115,6 +123,7 @@ class Sized:
 
     @property
     def min_size(self) -> int:
+        """Smallest encoding in bytes: a shorter payload is ``buffer too small``, as on the server."""
         return 4
 
 

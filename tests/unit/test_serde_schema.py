@@ -443,7 +443,7 @@ def test_check_before_produce_with_a_missing_extra(
 
     monkeypatch.setattr(schema_module, "validate_locally", missing)
     monkeypatch.setattr(schema_module, "_warned_extras", set())
-    caplog.set_level(logging.WARNING, logger="pyflymq_serde.schema")
+    caplog.set_level(logging.WARNING, logger="pyflymq.serde")
     check_before_produce("user", "json", JSON_DEF, b"{}")
     check_before_produce("user", "json", JSON_DEF, b"{}")
     warnings = [r for r in caplog.records if "not validated locally" in r.getMessage()]
