@@ -103,6 +103,8 @@ class Transport(abc.ABC):
       fight over one socket-wide ``settimeout``; the defaults fall back to ``settimeout``.
     * :meth:`peer_closed` lets the connection notice, before writing, that an idle stream was closed
       by the server (FlyMQ closes connections idle for 5 minutes without a word).
+    * :meth:`recv_view` may hand back a view of the transport's read buffer instead of new bytes
+      (the connection reads through it); the default returns :meth:`recv_timeout`'s bytes.
     """
 
     #: ``True`` when :meth:`recv_timeout` and :meth:`send_timeout` may run concurrently.
@@ -116,6 +118,13 @@ class Transport(abc.ABC):
         """Read up to ``max_bytes`` waiting at most ``timeout`` seconds (builtin ``TimeoutError``)."""
         self.settimeout(timeout)
         return self.recv(max_bytes)
+
+    def recv_view(self, max_bytes: int, timeout: float | None) -> bytes | memoryview:
+        """:meth:`recv_timeout`, allowed to return a view of the transport's own read buffer,
+        valid only until the next read (the connection parses it at once, saving a copy of every
+        response; FETCH answers are hundreds of KiB).  The default returns :meth:`recv_timeout`'s
+        bytes."""
+        return self.recv_timeout(max_bytes, timeout)
 
     def send_timeout(self, data: bytes, timeout: float | None) -> None:
         """Write all of ``data`` within ``timeout`` seconds (builtin ``TimeoutError`` otherwise)."""

@@ -14,7 +14,9 @@ Why it looks the way it does:
   express.  That is what lets the connection above pipeline requests from many threads
   (``full_duplex``).
 * Reads land in one preallocated 256 KiB buffer: ``recv(256 KiB)`` would allocate that much per
-  call (an ``mmap`` with glibc), costing more than the read itself for small responses.
+  call (an ``mmap`` with glibc), costing more than the read itself for small responses.  The
+  connection parses frames straight out of it (:meth:`~TcpTransport.recv_view`), so each response
+  payload is copied once, from that buffer into its own ``bytes``.
 
 On platforms without ``poll``/``MSG_DONTWAIT`` (Windows) the transport falls back to ``settimeout``
 and reports ``full_duplex = False``, so the connection serialises reads and writes.
@@ -190,6 +192,10 @@ class TcpTransport(Transport):
     # -- the paths the connection uses --------------------------------------------------------------
 
     def recv_timeout(self, max_bytes: int, timeout: float | None) -> bytes:
+        data = self.recv_view(max_bytes, timeout)
+        return data if type(data) is bytes else bytes(data)
+
+    def recv_view(self, max_bytes: int, timeout: float | None) -> bytes | memoryview:
         sock = self._sock
         if sock is None or self._closed:
             raise ConnectionError(f"connection to {self.address} is closed")
@@ -203,11 +209,11 @@ class TcpTransport(Transport):
         if timeout is None:
             if self._rcvtimeo != 0.0:
                 self._set_rcvtimeo(0.0)
-            return self._view[: sock.recv_into(self._buffer, size)].tobytes()
+            return self._view[: sock.recv_into(self._buffer, size)]
         if not self._rcvtimeo_low <= timeout <= self._rcvtimeo_high:
             self._set_rcvtimeo(max(0.001, timeout / 2 if timeout > 0.01 else timeout))
         try:
-            return self._view[: sock.recv_into(self._buffer, size)].tobytes()
+            return self._view[: sock.recv_into(self._buffer, size)]
         except BlockingIOError:
             # SO_RCVTIMEO ran out (the clock is read only now, off the fast path).
             deadline = _monotonic() + timeout - self._rcvtimeo
@@ -218,7 +224,7 @@ class TcpTransport(Transport):
             if self._rcvtimeo > timeout:
                 self._set_rcvtimeo(max(0.001, timeout))
             try:
-                return self._view[: sock.recv_into(self._buffer, size)].tobytes()
+                return self._view[: sock.recv_into(self._buffer, size)]
             except BlockingIOError:
                 continue
 

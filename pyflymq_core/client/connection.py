@@ -320,12 +320,12 @@ class Connection:
             lock.release()
             try:
                 if deadline is None:
-                    data = self.transport.recv_timeout(RECV_SIZE, None)
+                    data = self.transport.recv_view(RECV_SIZE, None)
                 else:
                     left = deadline - _monotonic()
                     if left <= 0:
                         raise builtins.TimeoutError("timed out")
-                    data = self.transport.recv_timeout(RECV_SIZE, left)
+                    data = self.transport.recv_view(RECV_SIZE, left)
             except BaseException as exc:
                 self._read_failed(exc, pending, deadline, True)
             else:
@@ -342,7 +342,10 @@ class Connection:
                             if self._sleepers:
                                 self._wake_next_reader()
                             state.release()
-                            return _tuple_new(Frame, (rop, flags, data[HEADER_SIZE:]))
+                            payload = data[HEADER_SIZE:]
+                            if type(payload) is memoryview:
+                                payload = payload.tobytes()
+                            return _tuple_new(Frame, (rop, flags, payload))
                         state.release()
                 self._read(pending, deadline, True, data)
         if pending._state == _DONE:
@@ -468,17 +471,23 @@ class Connection:
         self._read(pending, deadline, expire)
 
     def _read(
-        self, pending: PendingResponse, deadline: float | None, expire: bool, data: bytes | None = None
+        self,
+        pending: PendingResponse,
+        deadline: float | None,
+        expire: bool,
+        data: bytes | memoryview | None = None,
     ) -> None:
         """The reader role, held by the caller: read frames and complete pendings in FIFO order (its
         own and any earlier ones) until ``pending`` is done, then hand the role on.
 
         ``deadline`` and ``expire`` as for :meth:`_await`; ``data`` is a read the caller already
-        made (the solo path of :meth:`request_frame`).  Failures close the connection and fail
-        every pending request.
+        made (the solo path of :meth:`request_frame`).  Reads are ``Transport.recv_view`` results,
+        possibly views of the transport's buffer: each is parsed before the next read, and every
+        payload is copied out of it once.  Failures close the connection and fail every pending
+        request.
         """
         state = self._state
-        recv = self.transport.recv_timeout
+        recv = self.transport.recv_view
         queue = self._pending
         io_lock = self._io_lock
         try:
@@ -503,7 +512,10 @@ class Connection:
                     # bad header goes to the parser, which raises the framing error.
                     magic, version, op, flags, length = _unpack_header(data)
                     if len(data) == HEADER_SIZE + length and magic == MAGIC and version == VERSION:
-                        frames = (_tuple_new(Frame, (op, flags, data[HEADER_SIZE:])),)
+                        payload = data[HEADER_SIZE:]
+                        if type(payload) is memoryview:
+                            payload = payload.tobytes()
+                        frames = (_tuple_new(Frame, (op, flags, payload)),)
                 if frames is None:
                     parser = self._parser
                     frames = parser.feed(data)

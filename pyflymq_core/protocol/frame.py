@@ -102,37 +102,53 @@ class FrameParser:
         """Bytes received but not yet returned as part of a whole frame."""
         return len(self._buf)
 
-    def feed(self, data: bytes) -> list[Frame]:
-        """Add ``data`` and return every frame it completed, in order."""
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        """Add ``data`` and return every frame it completed, in order.
+
+        ``data`` may be any bytes-like chunk, e.g. a view of a transport's read buffer: it is not
+        kept past the call.  Each payload is copied exactly once, into its own ``bytes`` (frames
+        of FETCH answers are hundreds of KiB, and every extra pass over them is CPU per record):
+        straight from ``data`` when nothing was buffered, else from the buffer, through a view.
+        """
         if self.error is not None:
             raise self.error
         buf = self._buf
-        buf += data
+        if buf:
+            buf += data
+            source: bytes | bytearray | memoryview = buf
+        else:
+            source = data
         frames: list[Frame] = []
         pos = 0
-        end = len(buf)
-        while end - pos >= HEADER_SIZE:
-            magic, version, op, flags, length = _unpack_header(buf, pos)
-            if (
-                magic != MAGIC
-                or version != VERSION
-                or (self._max_payload is not None and length > self._max_payload)
-            ):
-                try:
-                    parse_header(bytes(buf[pos : pos + HEADER_SIZE]), max_payload=self._max_payload)
-                except FramingError as exc:
-                    self.error = exc
-                buf.clear()
-                if not frames and self.error is not None:
-                    raise self.error
-                return frames
-            start = pos + HEADER_SIZE
-            stop = start + length
-            if stop > end:
-                break
-            frames.append(Frame(op, flags, bytes(buf[start:stop])))
-            pos = stop
-        if pos:
+        end = len(source)
+        bad = False
+        with memoryview(source) as view:
+            while end - pos >= HEADER_SIZE:
+                magic, version, op, flags, length = _unpack_header(view, pos)
+                if (
+                    magic != MAGIC
+                    or version != VERSION
+                    or (self._max_payload is not None and length > self._max_payload)
+                ):
+                    try:
+                        parse_header(view[pos : pos + HEADER_SIZE].tobytes(), max_payload=self._max_payload)
+                    except FramingError as exc:
+                        self.error = exc
+                    bad = True
+                    break
+                start = pos + HEADER_SIZE
+                stop = start + length
+                if stop > end:
+                    break
+                frames.append(Frame(op, flags, view[start:stop].tobytes()))
+                pos = stop
+            if not bad and source is not buf and pos < end:
+                buf += view[pos:]  # the start of a frame: kept until the rest arrives
+        if bad:  # nothing after a bad header can be trusted
+            buf.clear()
+            if not frames and self.error is not None:
+                raise self.error
+        elif source is buf and pos:
             del buf[:pos]
         return frames
 

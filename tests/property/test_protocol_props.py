@@ -186,3 +186,25 @@ def test_frame_parser_is_chunking_independent(frames: list[Frame], cuts: list[in
         prev = p
     assert got == frames
     assert parser.buffered == 0
+
+
+@given(frames=frames_strategy, cuts=st.lists(st.integers(0, 2000), max_size=10))
+def test_frame_parser_keeps_nothing_of_a_reused_read_buffer(frames: list[Frame], cuts: list[int]) -> None:
+    """The TCP transport hands the parser views of one read buffer that the next read overwrites
+    (``Transport.recv_view``): frames and any buffered partial frame must be copies."""
+    stream = b"".join(encode_frame(f.op, f.flags, f.payload) for f in frames)
+    points = sorted({c % (len(stream) + 1) for c in cuts})
+    parser = FrameParser()
+    shared = bytearray(len(stream) + 1)
+    view = memoryview(shared)
+    got: list[Frame] = []
+    prev = 0
+    for p in [*points, len(stream)]:
+        size = p - prev
+        shared[:size] = stream[prev:p]
+        got.extend(parser.feed(view[:size]))
+        shared[:] = b"\xee" * len(shared)  # the next read overwrites the buffer
+        prev = p
+    assert got == frames
+    assert all(type(frame.payload) is bytes for frame in got)
+    assert parser.buffered == 0

@@ -652,10 +652,10 @@ def test_solo_request_interrupted_mid_read_closes_and_propagates(
 ) -> None:
     conn, _server = pair
 
-    def interrupted(max_bytes: int, timeout: float | None) -> bytes:
+    def interrupted(max_bytes: int, timeout: float | None) -> bytes | memoryview:
         raise KeyboardInterrupt
 
-    conn.transport.recv_timeout = interrupted  # type: ignore[method-assign]
+    conn.transport.recv_view = interrupted  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
         _produce(conn, "t", b"a")
     assert conn.closed and conn.close_reason == "interrupted"
@@ -683,3 +683,19 @@ def test_solo_request_interrupted_mid_send_does_not_keep_the_reader_role(
     assert not conn._reading and conn.in_flight == 1 and not conn.closed
     assert conn._write_lock.acquire(blocking=False)  # released
     conn._write_lock.release()
+
+
+def test_tcp_recv_view_reads_into_the_transport_buffer_and_recv_timeout_copies() -> None:
+    a, b = socket.socketpair()
+    transport = TcpTransport.from_socket(a, ServerAddress("pair", 1))
+    try:
+        b.sendall(b"first")
+        view = transport.recv_view(1024, 5.0)
+        assert isinstance(view, memoryview) and bytes(view) == b"first"
+        b.sendall(b"again")
+        copied = transport.recv_timeout(1024, 5.0)
+        assert type(copied) is bytes and copied == b"again"
+        assert bytes(view) == b"again"  # the view was only valid until the next read
+    finally:
+        transport.close()
+        b.close()
