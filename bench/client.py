@@ -132,6 +132,8 @@ def run(
         measure("produce", messages, produce_loop)
 
         keyed_topic = f"{topic}-keyed"
+        client.create_topic(keyed_topic, partitions=3)
+        produce(keyed_topic, value, key="warm-up")  # the first keyed produce reads the cluster metadata
 
         def produce_keyed() -> None:
             for i in range(messages):

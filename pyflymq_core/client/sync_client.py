@@ -66,7 +66,7 @@ from pyflymq_core.models import (
     ValidationResult,
     WhoAmI,
 )
-from pyflymq_core.protocol import OpCode
+from pyflymq_core.protocol import OpCode, ProduceTemplate
 from pyflymq_transports.base import ServerAddress, Transport, TransportOptions
 
 if TYPE_CHECKING:
@@ -85,6 +85,29 @@ TransportFactory = Callable[[ServerAddress, TransportOptions], Transport]
 _PRODUCE = int(OpCode.PRODUCE)
 _produce_template = calls.produce_template
 _record_metadata = calls.record_metadata
+
+
+def _fast_produce_frame(
+    template: ProduceTemplate, value: bytes, key: bytes | str | None, standalone: bool
+) -> bytes | None:
+    """The request frame of :meth:`FlyMQClient.produce`'s fast path, or ``None`` when the record
+    needs the general path: a key that needs routing (non-empty, in a cluster or before the client
+    knows the server is standalone), a key that is neither ``bytes`` nor ``str``, or one that is
+    not encodable, and records beyond the request size limit — there the general path decides, and
+    refuses with a hint.  Keys are encoded as :func:`pyflymq_core.validation.check_produce` does
+    (``str``: UTF-8 with ``surrogateescape``; an empty key is no key)."""
+    if key is None:
+        return template.frame(value) if len(value) <= template.max_value else None
+    if type(key) is str:
+        try:
+            key = key.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return None
+    elif type(key) is not bytes:
+        return None
+    if (key and not standalone) or len(key) + len(value) > template.max_value:
+        return None
+    return template.frame_keyed(key, value)
 
 
 class FlyMQClient(ClientBase[Connection]):
@@ -405,34 +428,36 @@ class FlyMQClient(ClientBase[Connection]):
         partition.  The server chooses the partition itself (FNV-1a of the key, else round-robin), so
         ``partition=`` is refused rather than silently ignored.
         """
-        if key is None and type(topic) is str and type(value) is bytes and partition is None:
-            # The fast path (issue 4): a keyless bytes record to an already validated topic, over
-            # the live bootstrap connection, with nothing to transform or observe.  The frame and
-            # the reply go through the topic's ProduceTemplate instead of a Call; anything else
-            # (first use of a topic, errors, observers, encryption, compression) takes the
+        if type(topic) is str and type(value) is bytes and partition is None:
+            # The fast path (issue 4): a bytes record to an already validated topic, without a key
+            # or with one that needs no routing (a standalone server), over the live bootstrap
+            # connection, with nothing to transform or observe.  The frame and the reply go
+            # through the topic's ProduceTemplate instead of a Call; anything else (first use of a
+            # topic, keys in a cluster, errors, observers, encryption, compression) takes the
             # general path below, which makes the same checks and decisions.
             template = _produce_template(topic)
             conn = self._primary
             if (
                 template is not None
-                and len(value) <= template.max_value
                 and self._plain_values
                 and conn is not None
                 and not conn._closed
                 and not self._closed
                 and not self._lifecycle.active
+                and (request := _fast_produce_frame(template, value, key, self._metadata.standalone))
+                is not None
             ):
                 self._requests += 1
                 try:
-                    frame = conn.request_frame(_PRODUCE, template.frame(value), self._request_timeout)
+                    frame = conn.request_frame(_PRODUCE, request, self._request_timeout)
                     if frame[0] == _PRODUCE:
                         fields = template.decode_reply(frame[2])
                         if fields is not None:
                             return _record_metadata(fields)
-                    return complete(calls.produce(topic, value), frame)
+                    return complete(calls.produce(topic, value, key), frame)
                 except FlyMQError as exc:
                     self._errors += 1
-                    return self._execute_policy(calls.produce(topic, value), conn, exc)
+                    return self._execute_policy(calls.produce(topic, value, key), conn, exc)
         if partition is not None:
             raise InvalidArgumentError(
                 "produce(partition=...) cannot be honoured: the FlyMQ server ignores the partition field "

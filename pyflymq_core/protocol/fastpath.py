@@ -1,13 +1,14 @@
 """Precomputed wire format for the client's hottest path (issue 4: client CPU per message).
 
-* :class:`ProduceTemplate` — a keyless PRODUCE to one topic, with everything that depends only on
-  the topic precomputed.  A sync ``produce()`` is one round trip, and the client's own CPU per call
-  is what limits it.  The generic path builds a field dict, runs the compiled layout encoder,
-  prepends the frame header, and decodes the reply field by field into a dict.  For a keyless
-  record the request frame is ``header | u16 topic length | topic | u32 0 | u32 value length |
-  value | i32 -1`` and the reply is ``u16 topic length | topic | i32 partition | u64 offset | i64
-  timestamp | i32 key_size | i32 value_size`` (spec §8.1, the ``PRODUCE`` entry of
-  :data:`~pyflymq_core.protocol.layouts.LAYOUTS`): with the topic fixed, each is one ``struct`` call.
+* :class:`ProduceTemplate` — a PRODUCE to one topic, with everything that depends only on the topic
+  precomputed.  A sync ``produce()`` is one round trip, and the client's own CPU per call is what
+  limits it.  The generic path builds a field dict, runs the compiled layout encoder, prepends the
+  frame header, and decodes the reply field by field into a dict.  The request frame is ``header |
+  u16 topic length | topic | u32 key length | key | u32 value length | value | i32 -1`` and the
+  reply is ``u16 topic length | topic | i32 partition | u64 offset | i64 timestamp | i32 key_size |
+  i32 value_size`` (spec §8.1, the ``PRODUCE`` entry of
+  :data:`~pyflymq_core.protocol.layouts.LAYOUTS`): with the topic fixed, a keyless frame and the
+  reply are one ``struct`` call each, a keyed frame one call plus a join.
 
 The bytes are those of the generic layouts (``tests/unit/test_client_calls.py`` checks both
 directions against them).  Sans-IO like the rest of the package; topics must already be validated.
@@ -26,18 +27,30 @@ _PRODUCE = int(OpCode.PRODUCE)
 #: Payload bytes besides the topic and value contents: u16 + u32 + u32 lengths + i32 partition.
 _OVERHEAD = 2 + 4 + 4 + 4
 _NO_PARTITION = struct.pack(">i", -1)
+_pack_u32 = struct.Struct(">I").pack
 #: The PRODUCE reply's field names, in the layout's (and RecordMetadata's) order.
 PRODUCE_RESULT_FIELDS = ("topic", "partition", "offset", "timestamp", "key_size", "value_size")
 
 
 class ProduceTemplate:
-    """Encode keyless PRODUCE frames to, and decode the replies from, one (validated) topic.
+    """Encode PRODUCE frames to, and decode the replies from, one (validated) topic.
 
-    ``max_value`` is the largest value whose request stays within the server's 32 MiB payload
-    limit; callers send bigger values down the generic path, which refuses them with a hint.
+    ``max_value`` is the largest number of key plus value bytes whose request stays within the
+    server's 32 MiB payload limit; callers send bigger records down the generic path, which refuses
+    them with a hint.
     """
 
-    __slots__ = ("_encoded", "_length", "_overhead", "_pack", "_unpack", "max_value", "reply_size", "topic")
+    __slots__ = (
+        "_encoded",
+        "_length",
+        "_overhead",
+        "_pack",
+        "_pack_keyed",
+        "_unpack",
+        "max_value",
+        "reply_size",
+        "topic",
+    )
 
     def __init__(self, topic: str) -> None:
         encoded = topic.encode("utf-8", "surrogateescape")
@@ -51,6 +64,8 @@ class ProduceTemplate:
         self.max_value = MAX_REQUEST_PAYLOAD - self._overhead
         #: header (8) | u16 topic length | topic | u32 key length (0) | u32 value length
         self._pack = struct.Struct(f">BBBBIH{length}sII").pack
+        #: header (8) | u16 topic length | topic | u32 key length (the key follows)
+        self._pack_keyed = struct.Struct(f">BBBBIH{length}sI").pack
         reply = struct.Struct(f">H{length}siQqii")
         self._unpack = reply.unpack
         #: The payload size of a reply naming this topic (anything else is decoded generically).
@@ -63,6 +78,26 @@ class ProduceTemplate:
             MAGIC, VERSION, _PRODUCE, FLAG_BINARY, self._overhead + size, self._length, self._encoded, 0, size
         )
         return head + value + _NO_PARTITION
+
+    def frame_keyed(self, key: bytes, value: bytes) -> bytes:
+        """The whole request frame producing ``value`` under ``key`` (already UTF-8 bytes).
+
+        An empty key is encoded as the generic path encodes it: length 0, the keyless frame.  The
+        caller keeps ``len(key) + len(value) <= max_value``.
+        """
+        key_size = len(key)
+        size = len(value)
+        head = self._pack_keyed(
+            MAGIC,
+            VERSION,
+            _PRODUCE,
+            FLAG_BINARY,
+            self._overhead + key_size + size,
+            self._length,
+            self._encoded,
+            key_size,
+        )
+        return b"".join((head, key, _pack_u32(size), value, _NO_PARTITION))
 
     def decode_reply(self, payload: bytes) -> dict[str, Any] | None:
         """The reply's fields as the PRODUCE response layout decodes them (the topic as the very

@@ -422,6 +422,44 @@ def test_produce_template_frames_are_the_generic_encoding(topic: str, value: byt
 
 
 @pytest.mark.parametrize("topic", ["t", "ünïcode-tøpic"])
+@pytest.mark.parametrize("key", [b"k", b"\x00\xff" * 300, "user-123", "ключ-\u2603", "esc-\udcff", "", b""])
+@pytest.mark.parametrize("value", [b"", b"v", bytes(range(256)) * 5])
+def test_produce_template_keyed_frames_are_the_generic_encoding(
+    topic: str, key: bytes | str, value: bytes
+) -> None:
+    template = ProduceTemplate(topic)
+    key_bytes = key if isinstance(key, bytes) else key.encode("utf-8", "surrogateescape")
+    generic = calls.produce(topic, value, key)  # what the general path sends
+    assert generic.key == key_bytes
+    assert template.frame_keyed(key_bytes, value) == encode_request_frame(OpCode.PRODUCE, generic.payload)
+    # key + value share the size limit: the rest of the payload is the same overhead as without a key
+    assert template.max_value == MAX_REQUEST_PAYLOAD - (len(generic.payload) - len(key_bytes) - len(value))
+
+
+@pytest.mark.parametrize("value", [b"", b"v"])
+def test_an_empty_key_is_the_keyless_frame(value: bytes) -> None:
+    template = ProduceTemplate("t")
+    keyless = encode_request_frame(OpCode.PRODUCE, calls.produce("t", value).payload)
+    assert template.frame_keyed(b"", value) == template.frame(value) == keyless
+    assert calls.produce("t", value, "").payload == calls.produce("t", value, b"").payload == keyless[8:]
+
+
+@pytest.mark.parametrize("key_size", [5, -1])  # a keyed reply, a keyless one
+def test_produce_template_decodes_keyed_and_keyless_replies_alike(key_size: int) -> None:
+    template = ProduceTemplate("t")
+    fields = {
+        "topic": "t",
+        "partition": 2,
+        "offset": 7,
+        "timestamp": 1,
+        "key_size": key_size,
+        "value_size": 3,
+    }
+    reply = encode_response(OpCode.PRODUCE, fields)[2]
+    assert template.decode_reply(reply) == fields
+
+
+@pytest.mark.parametrize("topic", ["t", "ünïcode-tøpic"])
 def test_produce_template_decodes_replies_like_the_layout(topic: str) -> None:
     template = ProduceTemplate(topic)
     fields = {
