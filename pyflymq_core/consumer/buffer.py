@@ -8,15 +8,22 @@ how their FETCH is in flight, so the two cannot drift apart.
 * ``records[index:]``: fetched, not yet handed out (handed out by list slicing, never one by one);
 * ``epoch``: bumped by a seek, so the answer of a FETCH sent before it is dropped;
 * ``fetch_size``: records asked per FETCH — ``fetch_max_messages`` at most, fewer for large
-  records (:func:`fetch_size_for`): an answer of about :data:`FETCH_TARGET_BYTES` stays in the CPU
-  cache while it is decoded and usually arrives in one socket read, which makes 1 KiB records
-  about a third cheaper to consume than 500 KiB answers do;
+  records (:func:`fetch_size_for`): an answer of about :data:`FETCH_TARGET_BYTES` arrives in one
+  read of the TCP transport's 256 KiB buffer and is parsed straight out of it (one copy), while
+  bigger answers are reassembled from several reads (``bench/consumer.py``: 1 KiB records cost
+  ~10 % less at 240 KiB than at 128 KiB, and more again at 384-512 KiB).  Small records are also capped in
+  number (:func:`records_cap`): every ``ConsumedMessage`` is a GC-tracked object, and when a
+  FETCH's worth of new records plus the batch the application still holds exceed the collector's
+  first threshold, every FETCH sets off a collection whose survivors (the buffered records) are
+  promoted until a full collection walks the whole heap — about 0.3-0.5 µs per 100-byte record
+  (``bench/consumer.py``), more than the extra round trips of smaller answers cost;
 * ``failed``: the record the :mod:`~pyflymq_core.consumer.records` pipeline stopped at; fetching
   stops there until a seek, and ``poll()`` raises its error once the records before it are out.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -33,6 +40,7 @@ __all__ = [
     "PartitionBuffer",
     "fetch_size_for",
     "first_failure",
+    "records_cap",
     "take_round_robin",
 ]
 
@@ -44,11 +52,29 @@ ERROR_BACKOFF_S = 0.1
 #: At most one warning per this many seconds for failing fetches.
 WARN_EVERY_S = 5.0
 #: The FETCH answer size aimed at (see the module docstring; bench/consumer.py measures it).
-FETCH_TARGET_BYTES = 128 * 1024
+FETCH_TARGET_BYTES = 240 * 1024
 #: Wire bytes of a record besides its key and value (u64 offset, u32 key length, u32 value length).
 RECORD_OVERHEAD = 16
+#: The server scans at most this many records per FETCH.
+MAX_FETCH_RECORDS = 1000
+#: :func:`records_cap` never goes below this (round trips would cost more than collections).
+MIN_RECORDS_CAP = 100
+
+_gc_threshold = gc.get_threshold
+_gc_enabled = gc.isenabled
 
 _EMPTY: list[ConsumedMessage] = []
+
+
+def records_cap() -> int:
+    """The most records worth asking per FETCH given the garbage collector's settings: two answers'
+    worth (the one being decoded and the batch the application still holds) stay under the
+    first-generation threshold (700 by default: 280 records), so streaming through records does
+    not set off collections by itself.  No cap with the collector off or its threshold at 0."""
+    threshold = _gc_threshold()[0]
+    if threshold <= 0 or not _gc_enabled():
+        return MAX_FETCH_RECORDS
+    return max(MIN_RECORDS_CAP, threshold * 2 // 5)
 
 
 def fetch_size_for(answer_bytes: int, count: int, max_messages: int) -> int:
@@ -56,7 +82,7 @@ def fetch_size_for(answer_bytes: int, count: int, max_messages: int) -> int:
     if count <= 0:
         return max_messages
     per_record = max(answer_bytes // count, RECORD_OVERHEAD)
-    return max(1, min(max_messages, FETCH_TARGET_BYTES // per_record))
+    return max(1, min(max_messages, FETCH_TARGET_BYTES // per_record, records_cap()))
 
 
 class PartitionBuffer:

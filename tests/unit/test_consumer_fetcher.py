@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pyflymq_core.client import calls
 from pyflymq_core.client.calls import complete, decode_fetch
+from pyflymq_core.consumer import buffer
 from pyflymq_core.consumer.assignment import TopicPartition
-from pyflymq_core.consumer.buffer import FETCH_TARGET_BYTES, fetch_size_for
+from pyflymq_core.consumer.buffer import FETCH_TARGET_BYTES, fetch_size_for, records_cap
 from pyflymq_core.consumer.fetcher import Fetcher, PartitionState
 from pyflymq_core.models import ConsumedMessage
 from pyflymq_core.protocol import Frame, encode_response
@@ -86,12 +88,35 @@ def test_paused_partitions_hand_out_nothing() -> None:
     assert len(fetcher.collect(10)) == 1
 
 
-def test_fetch_size_aims_at_answers_of_a_bounded_size() -> None:
+def test_fetch_size_aims_at_answers_of_a_bounded_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(buffer, "_gc_threshold", lambda: (700, 10, 10))
+    monkeypatch.setattr(buffer, "_gc_enabled", lambda: True)
     assert fetch_size_for(0, 0, 500) == 500  # nothing known yet: the configured maximum
-    assert fetch_size_for(500 * 116, 500, 500) == 500  # small records: capped by fetch_max_messages
+    # Small records: capped so two answers' worth stay under the collector's first threshold.
+    assert records_cap() == 280
+    assert fetch_size_for(500 * 116, 500, 500) == 280
+    assert fetch_size_for(500 * 116, 500, 200) == 200  # ... or by fetch_max_messages
     one_kib = fetch_size_for(100 * 1040, 100, 500)
-    assert one_kib == FETCH_TARGET_BYTES // 1040 and 50 < one_kib < 500
+    assert one_kib == FETCH_TARGET_BYTES // 1040 and 50 < one_kib < 280
     assert fetch_size_for(4 << 20, 1, 500) == 1  # huge records: one at a time, never 0
+
+
+@pytest.mark.parametrize(
+    ("threshold", "enabled", "cap"),
+    [
+        ((2000, 10, 10), True, 800),
+        ((100, 10, 10), True, 100),
+        ((0, 10, 10), True, 1000),
+        ((700, 10, 10), False, 1000),
+    ],
+)
+def test_the_record_cap_follows_the_garbage_collector(
+    monkeypatch: pytest.MonkeyPatch, threshold: tuple[int, int, int], enabled: bool, cap: int
+) -> None:
+    monkeypatch.setattr(buffer, "_gc_threshold", lambda: threshold)
+    monkeypatch.setattr(buffer, "_gc_enabled", lambda: enabled)
+    assert records_cap() == cap
+    assert fetch_size_for(1000 * 116, 1000, 1000) == cap
 
 
 def test_a_partition_adapts_its_fetch_size_and_prefetches_only_with_records() -> None:
