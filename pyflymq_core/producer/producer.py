@@ -41,15 +41,7 @@ from pyflymq_core.errors import (
 )
 from pyflymq_core.models import RecordMetadata
 from pyflymq_core.producer.accumulator import RecordAccumulator, run_callbacks
-from pyflymq_core.producer.encoding import (
-    FIXED,
-    HEADER4,
-    MAX_FAST,
-    TAIL,
-    encoder_for,
-    pack_u32,
-    pack_u32_pair,
-)
+from pyflymq_core.producer.encoding import encoder_for
 from pyflymq_core.producer.future import RecordFuture
 from pyflymq_core.producer.policy import (
     RetryRule,
@@ -128,7 +120,7 @@ class Producer:
         self._id = next(_producer_ids)
         encoder = encoder_for(client)
         self._encode = encoder.encode
-        self._prefixes = encoder.prefixes
+        self._templates = encoder.templates
         self._acc = acc = RecordAccumulator(
             buffer_memory=cfg.buffer_memory,
             max_block_ms=cfg.max_block_ms,
@@ -184,42 +176,20 @@ class Producer:
         if key is not None and self._serialize_key is not None:
             key = self._serialize_key(key, topic)
         # Fast path, inlined (it runs for every record): a topic already validated, bytes in.
-        prefix = self._prefixes.get(topic)
-        if prefix is not None and type(value) is bytes:
-            vlen = len(value)
+        template = self._templates.get(topic)
+        if template is not None and type(value) is bytes:
             if key is None:
-                if vlen < MAX_FAST:
-                    frame = _join(
-                        (
-                            HEADER4,
-                            pack_u32(len(prefix) + vlen + FIXED),
-                            prefix,
-                            pack_u32_pair(0, vlen),
-                            value,
-                            TAIL,
-                        )
-                    )
+                if len(value) <= template.max_value:
+                    frame = template.frame(value)
                     fut = RecordFuture(self._acc, topic, b"", frame, on_success, on_error)
                     self._append(fut, len(frame))
                     return fut
             else:
                 if type(key) is str and key.isascii():
                     key = key.encode("ascii")
-                if type(key) is not bytes or len(key) + vlen >= MAX_FAST:
+                if type(key) is not bytes or len(key) + len(value) > template.max_value:
                     return self._send_general(topic, value, key, on_success, on_error)
-                klen = len(key)
-                frame = _join(
-                    (
-                        HEADER4,
-                        pack_u32(len(prefix) + klen + vlen + FIXED),
-                        prefix,
-                        pack_u32(klen),
-                        key,
-                        pack_u32(vlen),
-                        value,
-                        TAIL,
-                    )
-                )
+                frame = template.frame_keyed(key, value)
                 fut = RecordFuture(self._acc, topic, key, frame, on_success, on_error)
                 self._append(fut, len(frame))
                 return fut
