@@ -637,6 +637,17 @@ _FAST_VALUE_MAX = v.MAX_REQUEST_PAYLOAD - _PRODUCE_OVERHEAD - v.STR16_MAX
 produce_template = _TEMPLATES.get
 
 
+def template_for(name: str) -> ProduceTemplate | None:
+    """The :class:`ProduceTemplate` of a topic name that passed validation, made on first use and
+    cached (shared by the client, the producers and their futures); ``None`` if the name cannot
+    be encoded as a u16 string (the layout encoder then says why)."""
+    template = _TEMPLATES.get(name)
+    if template is None:
+        _remember_topic(name)
+        template = _TEMPLATES.get(name)
+    return template
+
+
 def _remember_topic(name: str) -> None:
     """Note a validated topic name, so the next produce to it skips the checks (and, without a key,
     the generic encoding: see :func:`produce_template`)."""

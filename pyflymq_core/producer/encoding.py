@@ -61,7 +61,9 @@ class RecordEncoder:
         """First record of a topic, or a record near the size limit: full validation."""
         name, key_bytes, value_bytes = v.check_produce(topic, key, value)
         if self.fast and name == topic and name not in self.templates:
-            self.templates[name] = ProduceTemplate(name)
+            template = calls.template_for(name)
+            if template is not None:
+                self.templates[name] = template
         fields = {"topic": name, "key": key_bytes, "value": value_bytes, "partition": -1}
         payload = calls.PRODUCE.encode(fields)
         return name, key_bytes, encode_request_frame(PRODUCE_OP, payload)

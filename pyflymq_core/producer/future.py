@@ -14,11 +14,11 @@ The response is decoded lazily: the future keeps the server's raw answer and bui
 
 from __future__ import annotations
 
-import struct
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pyflymq_core.client import calls
 from pyflymq_core.errors import DeliveryError, FlyMQError, TimeoutError
 from pyflymq_core.models import RecordMetadata, fast_model
 
@@ -32,70 +32,27 @@ SUCCEEDED = 1
 FAILED = 2
 
 _build_metadata = fast_model(RecordMetadata)
-_pack_u16 = struct.Struct(">H").pack
-_unpack_u16 = struct.Struct(">H").unpack_from
-#: partition i32, offset u64, timestamp i64, key_size i32, value_size i32 (after the topic string).
-_unpack_rest = struct.Struct(">iqqii").unpack_from
-_REST_SIZE = 28
-#: Bounds the per-topic caches below (a producer writing to more topics just decodes slower).
-_MAX_CACHED_TOPICS = 10_000
-_topic_names: dict[bytes, str] = {}
-#: topic -> (the answer's ``u16 length + name`` prefix, the whole answer's length).
-_answer_shapes: dict[str, tuple[bytes, int]] = {}
-
-
-def _answer_shape(topic: str) -> tuple[bytes, int]:
-    shape = _answer_shapes.get(topic)
-    if shape is None:
-        raw = topic.encode("utf-8", "surrogateescape")
-        prefix = _pack_u16(len(raw) & 0xFFFF) + raw
-        shape = (prefix, len(prefix) + _REST_SIZE)
-        if len(_answer_shapes) < _MAX_CACHED_TOPICS:
-            _answer_shapes[topic] = shape
-    return shape
+_produce_template = calls.produce_template
+_record_metadata = calls.record_metadata
 
 
 def decode_metadata(payload: bytes, topic: str | None = None) -> RecordMetadata:
     """The RecordMetadata of a PRODUCE answer (spec §5.2: ``str topic | i32 partition | u64 offset
     | i64 timestamp | i32 key_size | i32 value_size``).
 
-    A direct ``struct`` decode (a third of the generic layout decoder's cost; it runs for every
-    ``on_success`` callback).  With ``topic`` (the topic the record was sent to, which the server
-    echoes) the answer is matched against that topic's expected bytes with one comparison; else the
-    topic name is decoded once per distinct name.  Anything that is not exactly that shape goes
-    through the protocol layer's decoder, which raises the usual ``ProtocolError``.
-    ``tests/unit/test_producer_future.py`` checks both give the same model.
+    It runs for every ``on_success`` callback, so with ``topic`` (the topic the record was sent
+    to, which the server echoes) the answer goes through that topic's
+    :class:`~pyflymq_core.protocol.fastpath.ProduceTemplate` — one length check, one ``struct``
+    unpack, the very decoder of the client's sync ``produce()``.  Anything else (no topic, an
+    answer of another shape) goes through the protocol layer's decoder, which raises the usual
+    ``ProtocolError``.  ``tests/unit/test_producer_future.py`` checks both give the same model.
     """
-    name: str | None = None
-    end = 0
-    if topic is not None:
-        prefix, size = _answer_shapes.get(topic) or _answer_shape(topic)
-        if len(payload) == size and payload.startswith(prefix):
-            name, end = topic, size - _REST_SIZE
-    if name is None and len(payload) >= 2:
-        end = 2 + _unpack_u16(payload, 0)[0]
-        if len(payload) == end + _REST_SIZE:
-            raw = payload[2:end]
-            name = _topic_names.get(raw)
-            if name is None:
-                name = raw.decode("utf-8", "surrogateescape")
-                if len(_topic_names) < _MAX_CACHED_TOPICS:
-                    _topic_names[raw] = name
-    if name is not None:
-        partition, offset, timestamp, key_size, value_size = _unpack_rest(payload, end)
-        if offset >= 0:  # u64 on the wire: read as signed, so check (an offset >= 2**63 is absurd)
-            return _build_metadata(
-                {
-                    "topic": name,
-                    "partition": partition,
-                    "offset": offset,
-                    "timestamp": timestamp,
-                    "key_size": key_size,
-                    "value_size": value_size,
-                }
-            )
-    from pyflymq_core.client import calls
-
+    if topic is not None and type(topic) is str:
+        template = _produce_template(topic) or calls.template_for(topic)
+        if template is not None:
+            fields = template.decode_reply(payload)
+            if fields is not None:
+                return _record_metadata(fields)
     return _build_metadata(calls.PRODUCE.decode(payload))
 
 

@@ -28,6 +28,9 @@ _PRODUCE = int(OpCode.PRODUCE)
 _OVERHEAD = 2 + 4 + 4 + 4
 _NO_PARTITION = struct.pack(">i", -1)
 _pack_u32 = struct.Struct(">I").pack
+#: The PRODUCE reply after its topic: i32 partition | u64 offset | i64 timestamp | i32 key_size |
+#: i32 value_size.
+_REPLY_REST = struct.Struct(">iQqii")
 #: The PRODUCE reply's field names, in the layout's (and RecordMetadata's) order.
 PRODUCE_RESULT_FIELDS = ("topic", "partition", "offset", "timestamp", "key_size", "value_size")
 
@@ -46,7 +49,8 @@ class ProduceTemplate:
         "_overhead",
         "_pack",
         "_pack_keyed",
-        "_unpack",
+        "_reply_prefix",
+        "_unpack_rest",
         "max_value",
         "reply_size",
         "topic",
@@ -66,10 +70,12 @@ class ProduceTemplate:
         self._pack = struct.Struct(f">BBBBIH{length}sII").pack
         #: header (8) | u16 topic length | topic | u32 key length (the key follows)
         self._pack_keyed = struct.Struct(f">BBBBIH{length}sI").pack
-        reply = struct.Struct(f">H{length}siQqii")
-        self._unpack = reply.unpack
+        #: A reply naming this topic starts with these bytes (u16 length | name); the fixed-size
+        #: fields after them are unpacked in place, without copying the name out.
+        self._reply_prefix = reply_prefix = struct.pack(">H", length) + encoded
+        self._unpack_rest = _REPLY_REST.unpack_from
         #: The payload size of a reply naming this topic (anything else is decoded generically).
-        self.reply_size = reply.size
+        self.reply_size = len(reply_prefix) + _REPLY_REST.size
 
     def frame(self, value: bytes) -> bytes:
         """The whole request frame (header included) producing ``value`` without a key."""
@@ -103,11 +109,9 @@ class ProduceTemplate:
         """The reply's fields as the PRODUCE response layout decodes them (the topic as the very
         ``str`` this template was built for); ``None`` when the reply does not name this topic in
         exactly :attr:`reply_size` bytes (decode it generically then)."""
-        if len(payload) != self.reply_size:
+        if len(payload) != self.reply_size or not payload.startswith(self._reply_prefix):
             return None
-        length, encoded, partition, offset, timestamp, key_size, value_size = self._unpack(payload)
-        if length != self._length or encoded != self._encoded:
-            return None
+        partition, offset, timestamp, key_size, value_size = self._unpack_rest(payload, 2 + self._length)
         return {
             "topic": self.topic,
             "partition": partition,
