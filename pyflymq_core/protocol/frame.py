@@ -30,6 +30,16 @@ class Frame(NamedTuple):
     payload: bytes
 
 
+#: Builds a :class:`Frame` without the Python-level ``__new__`` of named tuples (the parser makes
+#: one per response: a pipelining producer reads tens of thousands per second).
+_tuple_new = tuple.__new__
+#: Payload lengths are u32: no header exceeds this.
+_NO_LIMIT = 0xFFFFFFFF
+#: Reads of a view up to this size are copied whole before frames are sliced out of them; bigger
+#: ones (FETCH answers) are sliced through the view, so each payload is copied once.
+_COPY_WHOLE_UP_TO = 64 * 1024
+
+
 class FramingError(ProtocolError):
     """The byte stream is not FlyMQ framing (bad magic, wrong version, oversize length).
 
@@ -116,20 +126,22 @@ class FrameParser:
         if buf:
             buf += data
             source: bytes | bytearray | memoryview = buf
+        elif type(data) is not bytes and len(data) <= _COPY_WHOLE_UP_TO:
+            # A small read of a view (e.g. dozens of PRODUCE answers): one copy of it all, then
+            # bytes slices, which cost half as much per frame as view slices.
+            source = bytes(data)
         else:
             source = data
         frames: list[Frame] = []
+        append = frames.append
+        limit = _NO_LIMIT if self._max_payload is None else self._max_payload
         pos = 0
         end = len(source)
         bad = False
         with memoryview(source) as view:
             while end - pos >= HEADER_SIZE:
                 magic, version, op, flags, length = _unpack_header(view, pos)
-                if (
-                    magic != MAGIC
-                    or version != VERSION
-                    or (self._max_payload is not None and length > self._max_payload)
-                ):
+                if magic != MAGIC or version != VERSION or length > limit:
                     try:
                         parse_header(view[pos : pos + HEADER_SIZE].tobytes(), max_payload=self._max_payload)
                     except FramingError as exc:
@@ -140,7 +152,8 @@ class FrameParser:
                 stop = start + length
                 if stop > end:
                     break
-                frames.append(Frame(op, flags, view[start:stop].tobytes()))
+                payload = source[start:stop] if type(source) is bytes else view[start:stop].tobytes()
+                append(_tuple_new(Frame, (op, flags, payload)))
                 pos = stop
             if not bad and source is not buf and pos < end:
                 buf += view[pos:]  # the start of a frame: kept until the rest arrives
