@@ -16,9 +16,10 @@ The FlyMQ server answers the requests of a connection strictly in order and has 
   :class:`~pyflymq_core.errors.ConnectionError`, and the client above reconnects on the next call.
 * Frames are parsed without a size cap: the server may answer with more than 32 MiB (a large FETCH).
 
-:meth:`Connection.submit` / :meth:`Connection.submit_frames` are the pipelining primitives (the
-high-level producer writes a whole batch of frames in one ``send`` with the latter); they return
-:class:`PendingResponse` objects to ``wait()`` on.  ``PendingResponse.wait_for(timeout)`` waits without
+:meth:`Connection.submit` / :meth:`Connection.submit_frames` are the pipelining primitives; they
+return :class:`PendingResponse` objects to ``wait()`` on.  :meth:`Connection.submit_batches` writes
+runs of frames in one ``send`` with one :class:`PendingBatch` per run (the high-level producer's
+batches: no object per record).  ``PendingResponse.wait_for(timeout)`` waits without
 the timeout being fatal: it returns ``None`` and leaves the request in flight (a consumer's ``poll``
 returns on time while its FETCH is still out).  :meth:`Connection.request` is submit + wait.
 """
@@ -48,7 +49,7 @@ from pyflymq_core.protocol import (
 )
 from pyflymq_transports.base import Transport
 
-__all__ = ["Connection", "NotSentError", "PendingResponse"]
+__all__ = ["Connection", "NotSentError", "PendingBatch", "PendingResponse"]
 
 logger = logging.getLogger("pyflymq.connection")
 
@@ -164,6 +165,33 @@ class PendingResponse:
         return f"<PendingResponse {op_name(self.op)} {state} on {self._conn.label}>"
 
 
+class PendingBatch(PendingResponse):
+    """The answers to ``count`` requests written together (:meth:`Connection.submit_batches`):
+    done when the last one is in, or when the connection failed first.
+
+    One object for a run of requests instead of one :class:`PendingResponse` each: the high-level
+    producer writes thousands of PRODUCE frames a second, and a pending object per record (its
+    allocation, completion, ``wait()`` and its share of garbage collection) cost about a
+    microsecond per record.  :attr:`frames` holds the answers received, in request order: all
+    ``count`` of them once succeeded; on a failure, the answered prefix, while the requests after
+    it get :meth:`exception`'s error (they may or may not have been received).
+    """
+
+    __slots__ = ("count", "frames")
+
+    def __init__(self, conn: Connection, op: int, count: int) -> None:
+        super().__init__(conn, op)
+        self.count = count
+        self.frames: list[Frame] = []
+
+    def __repr__(self) -> str:
+        state = ("pending", "done", "failed")[self._state]
+        return (
+            f"<PendingBatch {self.count} x {op_name(self.op)} {state} ({len(self.frames)} answered) "
+            f"on {self._conn.label}>"
+        )
+
+
 def _run_callback(fn: Callable[[PendingResponse], None], pending: PendingResponse) -> None:
     try:
         fn(pending)
@@ -259,6 +287,22 @@ class Connection:
         pendings = [PendingResponse(self, op) for _ in range(count)]
         self._write(op, data, pendings, timeout, _monotonic())
         return pendings
+
+    def submit_batches(
+        self, op: int, data: bytes, counts: Sequence[int], *, timeout: float | None = None
+    ) -> list[PendingBatch]:
+        """Write runs of already encoded request frames of opcode ``op`` (concatenated in ``data``,
+        ``counts[i]`` frames in run ``i``) in one send; return one :class:`PendingBatch` per run.
+
+        What :meth:`submit_frames` does, without a pending object per frame.  ``timeout`` bounds
+        the write only; the errors are those of :meth:`submit_frames`.
+        """
+        batches = [PendingBatch(self, op, count) for count in counts]
+        entries: list[PendingResponse] = []
+        for batch in batches:
+            entries += [batch] * batch.count  # one FIFO entry per frame: answers match by position
+        self._write(op, data, entries, timeout, _monotonic())
+        return batches
 
     def request(self, op: int, payload: bytes, timeout: float | None = None, compress: bool = False) -> Frame:
         """Send one request and wait for its response frame; ``timeout`` covers both."""
@@ -534,6 +578,11 @@ class Connection:
                                 "the connection is out of step"
                             )
                         done = queue.popleft()
+                        if type(done) is PendingBatch:
+                            answered = done.frames
+                            answered.append(frame)
+                            if len(answered) < done.count:
+                                continue
                         done._frame = frame
                         done._state = _DONE
                         signal = done._signal

@@ -1,7 +1,8 @@
 """The producer's I/O: one sender thread that writes batches, one receiver thread per connection.
 
 FlyMQ has no batch produce opcode, so a "batch" here is a run of PRODUCE frames written with one
-``send`` (``Connection.submit_frames``); the server answers each frame, in order.  The sender keeps
+``send`` (``Connection.submit_batches``, one pending object per batch, none per record); the
+server answers each frame, in order.  The sender keeps
 at most ``max_in_flight`` batches unanswered per connection; the receiver of that connection waits
 for the answers of the oldest batch (the connection's reader role, see
 :mod:`pyflymq_core.client.connection`), then settles every record of it — and of the batches
@@ -37,10 +38,11 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from pyflymq_core.client import calls
-from pyflymq_core.client.connection import Connection, PendingResponse
+from pyflymq_core.client.connection import Connection, PendingBatch
 from pyflymq_core.errors import FlyMQError, ProducerClosedError, ProtocolError
 from pyflymq_core.producer.accumulator import (
     LINGERING,
@@ -71,35 +73,49 @@ _EXIT = -1
 
 
 class _Batch:
-    """Records written together: their pending responses, or the error that stopped the write;
-    ``observed``: what the lifecycle hooks were told at the write (``None`` when nobody listens)."""
+    """Records written together: their answers' :class:`PendingBatch`, or the error that stopped
+    the write; ``observed``: what the lifecycle hooks were told at the write (``None`` when nobody
+    listens)."""
 
-    __slots__ = ("deadline", "error", "observed", "pendings", "records")
+    __slots__ = ("deadline", "error", "observed", "pending", "records")
 
     def __init__(
         self,
         records: list[RecordFuture],
-        pendings: list[PendingResponse] | None,
+        pending: PendingBatch | None,
         error: FlyMQError | None,
         deadline: float,
         observed: Observed | None,
     ) -> None:
         self.records = records
-        self.pendings = pendings
+        self.pending = pending
         self.error = error
         self.deadline = deadline
         self.observed = observed
 
 
-def _outcome(pending: PendingResponse, topic: str) -> tuple[Frame | None, FlyMQError | None]:
-    """A settled request's ``(answer frame, error)`` for the lifecycle hooks."""
-    try:
-        frame = pending.wait()
-    except FlyMQError as exc:
-        return None, exc
-    if frame[0] == PRODUCE_OP:
-        return frame, None
-    return frame, answer_error(frame[0], frame[1], frame[2], topic)
+def _unanswered_error(pending: PendingBatch) -> FlyMQError:
+    """The error of the requests of a settled batch that got no answer."""
+    error = pending.exception()
+    if error is None:  # a batch is only done with every answer or with an error: never here
+        error = ProtocolError(f"{pending!r} ended without an answer to every request")
+    return error
+
+
+def _outcomes(
+    pending: PendingBatch, records: list[RecordFuture]
+) -> Iterator[tuple[Frame | None, FlyMQError | None]]:
+    """A settled batch's ``(answer frame, error)`` per record, for the lifecycle hooks."""
+    answered = pending.frames
+    for frame, fut in zip(answered, records, strict=False):  # the answered prefix
+        if frame[0] == PRODUCE_OP:
+            yield frame, None
+        else:
+            yield frame, answer_error(frame[0], frame[1], frame[2], fut.topic)
+    if len(answered) < len(records):
+        error = _unanswered_error(pending)
+        for _ in records[len(answered) :]:
+            yield None, error
 
 
 class Pipeline:
@@ -389,12 +405,13 @@ class Sender:
             for fut in batch:
                 fut._attempts += 1  # the sender's own until pushed below: no lock needed
                 add(fut._frame)
-        count = len(frames)
         observed = observe_writes(self.client, batches)
         error: FlyMQError | None = None
-        pendings: list[PendingResponse] | None = None
+        pendings: list[PendingBatch] | None = None
         try:
-            pendings = conn.submit_frames(PRODUCE_OP, b"".join(frames), count, timeout=self.request_timeout)
+            pendings = conn.submit_batches(
+                PRODUCE_OP, b"".join(frames), [len(batch) for batch in batches], timeout=self.request_timeout
+            )
         except FlyMQError as exc:
             error = exc
         deadline = _monotonic() + self.request_timeout
@@ -407,12 +424,12 @@ class Sender:
                 pipe = self.pipelines[conn] = Pipeline(self, conn)
                 pipe.thread.start()
             start = 0
-            for batch in batches:
+            for index, batch in enumerate(batches):
                 end = start + len(batch)
                 pipe.push(
                     _Batch(
                         batch,
-                        None if pendings is None else pendings[start:end],
+                        None if pendings is None else pendings[index],
                         error,
                         deadline,
                         None if observed is None else observed[start:end],
@@ -428,54 +445,50 @@ class Sender:
         a receiver that fell behind catches up with one pass, one lock and one callback run.
         """
         head = batches[0]
-        records = head.records
         succeeded: list[RecordFuture] = []
         failed: list[tuple[RecordFuture, FlyMQError]] = []
         retries: list[RecordFuture] = []
         callbacks: list[RecordFuture] = []
         shown: dict[int, FlyMQError] = {}
         count = 1
-        if head.pendings is None:
+        if head.pending is None:
             assert head.error is not None
-            for fut in records:
+            for fut in head.records:
                 self._classify(fut, head.error, failed, retries, callbacks, shown)
-        elif not self._await_answers(head.pendings[-1], head.deadline):
+        elif not self._await_answers(head.pending, head.deadline):
             # close() timed out and abandoned the batch (its records already failed): stop waiting
             # and leave the requests in flight; the connection's next reader takes their answers.
             abandoned = ProducerClosedError("the producer was closed before the server answered")
-            failed.extend((fut, abandoned) for fut in records)
+            failed.extend((fut, abandoned) for fut in head.records)
         else:
-            pendings = head.pendings
             for batch in batches[1:]:
-                if batch.pendings is None or not batch.pendings[-1].done():
+                if batch.pending is None or not batch.pending.done():
                     break
                 count += 1
-            if count > 1:
-                records, pendings = [], []
-                for batch in batches[:count]:
-                    assert batch.pendings is not None
-                    records += batch.records
-                    pendings += batch.pendings
-            for fut, pending in zip(records, pendings, strict=True):
-                try:
-                    op, flags, payload = pending.wait()
-                except FlyMQError as exc:
-                    self._classify(fut, exc, failed, retries, callbacks, shown)
-                    continue
-                if op == PRODUCE_OP:
-                    # Decoded only if someone asks: an on_success callback (after the window slots
-                    # are freed, so the sender refills it meanwhile) or the future's metadata.
-                    fut._payload = payload
-                    if fut._on_success is not None:
-                        callbacks.append(fut)
-                    succeeded.append(fut)
-                else:
-                    error = answer_error(op, flags, payload, fut.topic)
-                    if isinstance(error, ProtocolError):
-                        pipe.conn.close(str(error))
-                        self._fail(fut, error, failed, callbacks)
+            for batch in batches[:count]:
+                pending = batch.pending
+                assert pending is not None
+                records = batch.records
+                answered = pending.frames
+                for fut, (op, flags, payload) in zip(records, answered, strict=False):
+                    if op == PRODUCE_OP:
+                        # Decoded only if someone asks: an on_success callback (after the window
+                        # slots are freed, so the sender refills it meanwhile) or the metadata.
+                        fut._payload = payload
+                        if fut._on_success is not None:
+                            callbacks.append(fut)
+                        succeeded.append(fut)
                     else:
-                        self._classify(fut, error, failed, retries, callbacks, shown)
+                        error = answer_error(op, flags, payload, fut.topic)
+                        if isinstance(error, ProtocolError):
+                            pipe.conn.close(str(error))
+                            self._fail(fut, error, failed, callbacks)
+                        else:
+                            self._classify(fut, error, failed, retries, callbacks, shown)
+                if len(answered) < len(records):
+                    lost = _unanswered_error(pending)
+                    for fut in records[len(answered) :]:
+                        self._classify(fut, lost, failed, retries, callbacks, shown)
         self._observe(batches[:count], failed, retries)
         if failed:
             self._log_failures(failed)
@@ -504,25 +517,18 @@ class Sender:
             observed = batch.observed
             if observed is None:
                 continue
-            pendings = batch.pendings
-            if pendings is None or not pendings[-1].done():  # not written, or abandoned
+            pending = batch.pending
+            if pending is None or not pending.done():  # not written, or abandoned
                 error = batch.error or ProducerClosedError(
                     "the producer was closed before the server answered"
                 )
                 observe_answers(client, observed, ((None, error) for _ in observed))
             else:
-                observe_answers(
-                    client,
-                    observed,
-                    (
-                        _outcome(pending, fut.topic)
-                        for pending, fut in zip(pendings, batch.records, strict=True)
-                    ),
-                )
+                observe_answers(client, observed, _outcomes(pending, batch.records))
 
-    def _await_answers(self, last: PendingResponse, deadline: float) -> bool:
-        """Wait until ``last`` (and so every earlier request of its batch: the server answers in
-        order) is answered or failed; ``False`` when the producer was aborted meanwhile.
+    def _await_answers(self, last: PendingBatch, deadline: float) -> bool:
+        """Wait until every request of the batch ``last`` is answered, or it failed; ``False`` when
+        the producer was aborted meanwhile.
 
         The wait is cut in :data:`WAIT_SLICE_S` slices with the non-fatal ``wait_for``, so an
         aborted producer's receiver stops within a slice instead of staying blocked until the

@@ -17,7 +17,7 @@ import pytest
 from pyflymq_core.client import connection as connection_module
 from pyflymq_core.client.calls import complete
 from pyflymq_core.client.calls import produce as produce_call
-from pyflymq_core.client.connection import Connection, NotSentError, PendingResponse
+from pyflymq_core.client.connection import Connection, NotSentError, PendingBatch, PendingResponse
 from pyflymq_core.errors import ConnectionError, TimeoutError
 from pyflymq_core.models import RecordMetadata
 from pyflymq_core.protocol import (
@@ -699,3 +699,51 @@ def test_tcp_recv_view_reads_into_the_transport_buffer_and_recv_timeout_copies()
     finally:
         transport.close()
         b.close()
+
+
+# ---------------------------------------------------------------------------------- submit_batches
+
+
+def test_submit_batches_gives_one_pending_per_run_completed_by_its_last_answer(
+    pair: tuple[Connection, ScriptedServer],
+) -> None:
+    conn, server = pair
+    sends = _count_sends(conn)
+    data = _produce_frames(2) + _produce_frames(3, topic="second")
+    first, second = conn.submit_batches(int(OpCode.PRODUCE), data, [2, 3], timeout=5)
+    after = _submit_produce(conn, "after", b"later")  # FIFO order continues behind the runs
+    assert sends[0] == len(data) and conn.in_flight == 6
+    requests = server.read(6)
+    server.echo_produce(requests[0])
+    server.echo_produce(requests[1])
+    first.wait(5)
+    assert first.done() and not second.done() and len(first.frames) == 2
+    for request in requests[2:]:
+        server.echo_produce(request)
+    assert complete(produce_call("x", b""), after.wait(5)).topic == "after"
+    assert second.done() and second.exception() is None
+    assert [complete(produce_call("x", b""), frame).topic for frame in second.frames] == ["second"] * 3
+    assert isinstance(first, PendingBatch) and "3 x PRODUCE done (3 answered)" in repr(second)
+    assert conn.in_flight == 0
+
+
+def test_a_batch_cut_by_a_closed_connection_keeps_the_answers_it_got(
+    pair: tuple[Connection, ScriptedServer],
+) -> None:
+    conn, server = pair
+    (batch,) = conn.submit_batches(int(OpCode.PRODUCE), _produce_frames(3), [3], timeout=5)
+    requests = server.read(3)
+    server.echo_produce(requests[0])
+    server.sock.shutdown(socket.SHUT_RDWR)  # the rest is never answered
+    with pytest.raises(ConnectionError):
+        batch.wait(5)
+    assert len(batch.frames) == 1 and isinstance(batch.exception(), ConnectionError)
+    assert conn.closed
+
+
+def test_a_batch_on_a_closed_connection_sends_nothing(pair: tuple[Connection, ScriptedServer]) -> None:
+    conn, _server = pair
+    conn.close()
+    with pytest.raises(NotSentError, match="closed"):
+        conn.submit_batches(int(OpCode.PRODUCE), _produce_frames(2), [2])
+    assert conn.in_flight == 0

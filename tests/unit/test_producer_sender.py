@@ -1,12 +1,13 @@
 """The producer's retry, ordering, failure-reporting and shutdown rules, against a scripted connection.
 
-The fake connection decodes every PRODUCE frame the producer writes (one ``submit_frames`` per
+The fake connection decodes every PRODUCE frame the producer writes (one ``submit_batches`` per
 write), asks a script what happens to it, and keeps the log of what was "written" — so the tests can
 check exactly which records reached the server, how often and in which order.
 """
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import textwrap
@@ -48,17 +49,26 @@ ROOT = Path(__file__).resolve().parents[2]
 Outcome = Any
 
 
-class FakePending:
-    def __init__(self, conn: FakeConnection, frame: Frame | None, error: FlyMQError | None) -> None:
+class FakeBatch:
+    """What ``Connection.submit_batches`` returns for one run of frames: the answers received, in
+    order, and — when the run was cut — the error of the requests after them."""
+
+    def __init__(self, conn: FakeConnection, count: int) -> None:
         self.connection = conn
-        self._frame = frame
-        self._error = error
+        self.count = count
+        self.frames: list[Frame] = []
+        self._error: FlyMQError | None = None
         self._done = threading.Event()
-        if frame is not None or error is not None:
-            self._done.set()
+
+    def finish(self, error: FlyMQError | None = None) -> None:
+        self._error = error
+        self._done.set()
 
     def done(self) -> bool:
         return self._done.is_set()
+
+    def exception(self) -> FlyMQError | None:
+        return self._error
 
     def wait(self, timeout: float | None = None) -> Frame:
         if not self._done.wait(timeout):
@@ -66,8 +76,7 @@ class FakePending:
             self._done.set()
         if self._error is not None:
             raise self._error
-        assert self._frame is not None
-        return self._frame
+        return self.frames[-1]
 
     def wait_for(self, timeout: float) -> Frame | None:
         """The real non-fatal wait: ``None`` when still unanswered after ``timeout``."""
@@ -78,6 +87,10 @@ class FakePending:
 
 @dataclass(eq=False)
 class FakeConnection:
+    """Answers each PRODUCE frame as ``script(fields, attempt)`` says, in order, like one
+    connection: an answer that is lost (or never comes) cuts the write there, and the frames after
+    it get no answer either."""
+
     script: Callable[[dict[str, Any], int], Outcome]
     label: str = "fake:1"
     closed: bool = False
@@ -88,42 +101,53 @@ class FakeConnection:
     submit_error: FlyMQError | None = None
     raw: list[bytes] = field(default_factory=list)
 
-    def submit_frames(self, op: int, data: bytes, count: int, *, timeout: float | None = None) -> list[Any]:
+    def submit_batches(
+        self, op: int, data: bytes, counts: list[int], *, timeout: float | None = None
+    ) -> list[Any]:
         self.raw.append(data)
         if self.submit_error is not None:
             error, self.submit_error = self.submit_error, None
             raise error
         self.writes += 1
-        frames = FrameParser().feed(data)
-        assert len(frames) == count
-        pendings = []
-        for frame in frames:
-            fields = decode_request(frame.op, frame.payload)
-            value = fields["value"]
-            attempt = self.attempts[value] = self.attempts.get(value, 0) + 1
-            outcome = self.script(fields, attempt)
-            if outcome is None:
-                pendings.append(FakePending(self, None, None))
-            elif outcome == "ok" or outcome == "written-then-lost":
-                self.log.append((fields["key"], value))
-                if outcome == "ok":
-                    meta = {
-                        "topic": fields["topic"],
-                        "partition": 0,
-                        "offset": len(self.log) - 1,
-                        "timestamp": 1,
-                        "key_size": len(fields["key"]) or -1,
-                        "value_size": len(value),
-                    }
-                    pendings.append(FakePending(self, Frame(*encode_response(op, meta)), None))
+        frames = iter(FrameParser().feed(data))
+        assert sum(counts) == len(FrameParser().feed(data))
+        batches = [FakeBatch(self, count) for count in counts]
+        cut: FlyMQError | None = None
+        silent = False  # an answer that never comes: everything behind it waits forever too
+        for batch in batches:
+            for frame in itertools.islice(frames, batch.count):
+                if cut is not None or silent:
+                    continue
+                fields = decode_request(frame.op, frame.payload)
+                value = fields["value"]
+                attempt = self.attempts[value] = self.attempts.get(value, 0) + 1
+                outcome = self.script(fields, attempt)
+                if outcome is None:
+                    silent = True
+                elif outcome == "ok" or outcome == "written-then-lost":
+                    self.log.append((fields["key"], value))
+                    if outcome == "ok":
+                        meta = {
+                            "topic": fields["topic"],
+                            "partition": 0,
+                            "offset": len(self.log) - 1,
+                            "timestamp": 1,
+                            "key_size": len(fields["key"]) or -1,
+                            "value_size": len(value),
+                        }
+                        batch.frames.append(Frame(*encode_response(op, meta)))
+                    else:
+                        cut = ConnectionError("connection lost (fake)")
+                elif isinstance(outcome, str) and outcome.startswith("server:"):
+                    resp = encode_response(op, {"error_encoding": "raw_unflagged", "message": outcome[7:]})
+                    batch.frames.append(Frame(*resp))
                 else:
-                    pendings.append(FakePending(self, None, ConnectionError("connection lost (fake)")))
-            elif isinstance(outcome, str) and outcome.startswith("server:"):
-                resp = encode_response(op, {"error_encoding": "raw_unflagged", "message": outcome[7:]})
-                pendings.append(FakePending(self, Frame(*resp), None))
-            else:
-                pendings.append(FakePending(self, None, outcome))
-        return pendings
+                    cut = outcome
+            if cut is not None:
+                batch.finish(cut)
+            elif not silent:
+                batch.finish()
+        return batches
 
     def close(self, reason: str | None = None) -> None:
         self.closed = True
@@ -221,12 +245,17 @@ def test_a_lost_answer_fails_the_record_instead_of_resending_it() -> None:
     errors: list[Exception] = []
     futures = [producer.send("t", f"v{i}".encode(), on_error=errors.append) for i in range(6)]
     producer.close(timeout=5)
-    assert [f.succeeded() for f in futures] == [True, True, True, False, True, True]
-    (error,) = errors
+    assert [f.succeeded() for f in futures[:4]] == [True, True, True, False]
+    error = errors[0]
     assert isinstance(error, ConnectionError)
     assert "may or may not have been written" in str(error) and "retry_unacknowledged" in str(error)
     assert futures[3].exception() is error
     assert conn.attempts[b"v3"] == 1  # written once, never re-sent
+    # Records written behind it on the same (lost) connection share its fate; later writes succeed.
+    for fut in futures[4:]:
+        assert fut.succeeded() or fut.exception() in errors
+    assert len(errors) == 1 + sum(f.failed() for f in futures[4:])
+    assert all(count == 1 for count in conn.attempts.values())
 
 
 def test_retry_unacknowledged_resends_at_least_once() -> None:
@@ -528,7 +557,7 @@ def test_an_unexpected_error_while_writing_fails_the_records_instead_of_hanging(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("bug in the connection (fake)")
 
-    conn.submit_frames = broken  # type: ignore[method-assign]
+    conn.submit_batches = broken  # type: ignore[method-assign]
     fut = producer.send("t", b"x")
     with pytest.raises(DeliveryError) as info:
         producer.close(timeout=5)
