@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pyflymq_core.errors import InvalidArgumentError, InvalidArgumentTypeError
-from pyflymq_core.protocol.constants import MAX_REQUEST_PAYLOAD
+from pyflymq_core.protocol.constants import MAX_REQUEST_PAYLOAD, PRODUCE_OVERHEAD
 
 __all__ = [
     "I32_MAX",
@@ -74,8 +74,6 @@ U64_MAX = 2**64 - 1
 STR16_MAX = 0xFFFF
 STR8_MAX = 0xFF
 
-#: PRODUCE payload bytes besides the topic, key and value contents: u16 + u32 + u32 lengths + i32 partition.
-PRODUCE_OVERHEAD = 2 + 4 + 4 + 4
 
 SUBSCRIBE_MODES = ("earliest", "latest", "commit")
 RESET_MODES = ("earliest", "latest", "offset")

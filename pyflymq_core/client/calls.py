@@ -629,8 +629,6 @@ _check_produce = v.check_produce
 #: verdict holds): their presence is the "already checked" mark.  Bounded; shared by all clients.
 _TEMPLATES: dict[str, ProduceTemplate] = {}
 _TEMPLATES_MAX = 4096
-#: A value (no key) up to this size always fits in one PRODUCE request, whatever the (valid) topic.
-_FAST_VALUE_MAX = v.MAX_REQUEST_PAYLOAD - _PRODUCE_OVERHEAD - v.STR16_MAX
 
 #: ``produce_template(topic)``: the template of an already validated topic, else ``None``.  Callers
 #: check ``type(topic) is str`` first (a dict lookup would hash anything else).
@@ -672,9 +670,9 @@ def produce(
     if (
         key is None
         and type(topic) is str
-        and topic in _TEMPLATES
         and type(value) is bytes
-        and len(value) <= _FAST_VALUE_MAX
+        and (template := _TEMPLATES.get(topic)) is not None
+        and len(value) <= template.max_value
     ):
         # The common case, validated without a call: a topic already checked, a bytes value.
         name, key_bytes, value_bytes = topic, b"", value

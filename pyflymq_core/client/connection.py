@@ -80,6 +80,21 @@ def op_name(op: int) -> str:
         return f"0x{op:02x}"
 
 
+def _whole_frame(data: bytes | memoryview) -> Frame | None:
+    """The frame a read holds when it is exactly one well-formed frame (the common case: one
+    answer per read), else ``None`` (the parser then takes the read)."""
+    size = len(data)
+    if size < HEADER_SIZE:
+        return None
+    magic, version, op, flags, length = _unpack_header(data)
+    if size - HEADER_SIZE != length or magic != MAGIC or version != VERSION:
+        return None
+    payload = data[HEADER_SIZE:]
+    if type(payload) is memoryview:
+        payload = payload.tobytes()
+    return _tuple_new(Frame, (op, flags, payload))
+
+
 class NotSentError(ConnectionError):
     """The request was never written: the connection was already closed, or found dead before the
     write.  Retrying it on a new connection is always safe, even for writes."""
@@ -373,24 +388,19 @@ class Connection:
             except BaseException as exc:
                 self._read_failed(exc, pending, deadline, True)
             else:
-                size = len(data)
-                if size >= HEADER_SIZE and not self._partial:
-                    magic, version, rop, flags, length = _unpack_header(data)
-                    if size - HEADER_SIZE == length and magic == MAGIC and version == VERSION:
-                        state = self._state
-                        state.acquire()
-                        queue = self._pending
-                        if queue and queue[0] is pending:  # else closed meanwhile: the reader loop says so
-                            queue.popleft()
-                            self._reading = False
-                            if self._sleepers:
-                                self._wake_next_reader()
-                            state.release()
-                            payload = data[HEADER_SIZE:]
-                            if type(payload) is memoryview:
-                                payload = payload.tobytes()
-                            return _tuple_new(Frame, (rop, flags, payload))
+                answer = None if self._partial else _whole_frame(data)
+                if answer is not None:
+                    state = self._state
+                    state.acquire()
+                    queue = self._pending
+                    if queue and queue[0] is pending:  # else closed meanwhile: the reader loop says so
+                        queue.popleft()
+                        self._reading = False
+                        if self._sleepers:
+                            self._wake_next_reader()
                         state.release()
+                        return answer
+                    state.release()
                 self._read(pending, deadline, True, data)
         if pending._state == _DONE:
             return pending._frame  # type: ignore[return-value]
@@ -551,15 +561,12 @@ class Connection:
                 if not data:
                     raise EOFError
                 frames: Sequence[Frame] | None = None
-                if not self._partial and len(data) >= HEADER_SIZE:
+                if not self._partial:
                     # Fast path: the read holds exactly one whole frame (the common case).  A
                     # bad header goes to the parser, which raises the framing error.
-                    magic, version, op, flags, length = _unpack_header(data)
-                    if len(data) == HEADER_SIZE + length and magic == MAGIC and version == VERSION:
-                        payload = data[HEADER_SIZE:]
-                        if type(payload) is memoryview:
-                            payload = payload.tobytes()
-                        frames = (_tuple_new(Frame, (op, flags, payload)),)
+                    frame = _whole_frame(data)
+                    if frame is not None:
+                        frames = (frame,)
                 if frames is None:
                     parser = self._parser
                     frames = parser.feed(data)

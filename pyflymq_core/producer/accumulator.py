@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 from pyflymq_core.errors import BufferFullError, FlyMQError, ProducerClosedError
@@ -316,30 +317,17 @@ class RecordAccumulator:
         return batches
 
     def _cut_locked(self, max_batches: int, max_messages: int, batch_size: int) -> list[list[RecordFuture]]:
-        """Under the lock: take records from the front (retries first) as :func:`split_batches`
-        would cut them, stopping after ``max_batches`` batches."""
-        batches: list[list[RecordFuture]] = []
-        current: list[RecordFuture] = []
-        size = 0
-        taken = 0
+        """Under the lock: the first ``max_batches`` batches :func:`split_batches` cuts from the
+        front (retries first), taken off the queues."""
+        batches = split_batches(chain(self.retry, self.queue), batch_size, max_messages, max_batches)
+        left = sum(map(len, batches))
         for source in (self.retry, self.queue):
+            count = min(left, len(source))
             popleft = source.popleft
-            while source:
-                n = len(source[0]._frame)
-                if current and (len(current) >= max_messages or size + n > batch_size):
-                    batches.append(current)
-                    current = []
-                    size = 0
-                    if len(batches) == max_batches:
-                        break
-                current.append(popleft())
-                size += n
-                taken += n
-            if len(batches) == max_batches:
-                break
-        if current:
-            batches.append(current)
-        self.queued_bytes -= taken
+            for _ in range(count):
+                popleft()
+            left -= count
+        self.queued_bytes -= sum(len(fut._frame) for batch in batches for fut in batch)
         return batches
 
     def put_back(self, records: list[RecordFuture]) -> None:

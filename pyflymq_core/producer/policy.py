@@ -160,9 +160,14 @@ def answer_error(op: int, flags: int, payload: bytes, topic: str) -> FlyMQError:
     return ProtocolError(f"response opcode 0x{op:02x} does not answer PRODUCE; the connection is out of step")
 
 
-def split_batches(records: Iterable[R], batch_size: int, max_messages: int) -> list[list[R]]:
+def split_batches(
+    records: Iterable[R], batch_size: int, max_messages: int, max_batches: int | None = None
+) -> list[list[R]]:
     """Cut records (in order) into batches: a batch closes at ``max_messages`` records, or when the
-    next record would take it past ``batch_size`` bytes (a batch always holds at least one)."""
+    next record would take it past ``batch_size`` bytes (a batch always holds at least one).
+
+    With ``max_batches``, stop once that many batches are complete: the records after them are
+    left to the caller (the batches hold the first ``sum(map(len, batches))`` records)."""
     batches: list[list[R]] = []
     current: list[R] = []
     size = 0
@@ -170,6 +175,8 @@ def split_batches(records: Iterable[R], batch_size: int, max_messages: int) -> l
         n = len(record._frame)
         if current and (len(current) >= max_messages or size + n > batch_size):
             batches.append(current)
+            if len(batches) == max_batches:
+                return batches
             current = []
             size = 0
         current.append(record)

@@ -31,10 +31,7 @@ from pyflymq_core.protocol.error_frame import (
     decode_error_payload,
     encode_error_payload,
 )
-from pyflymq_core.protocol.fastpath import (
-    PRODUCE_RESULT_FIELDS,
-    ProduceTemplate,
-)
+from pyflymq_core.protocol.fastpath import ProduceTemplate
 from pyflymq_core.protocol.frame import (
     HEADER_STRUCT,
     Frame,
@@ -62,7 +59,6 @@ __all__ = [
     "MAGIC",
     "MAX_REQUEST_PAYLOAD",
     "PRODUCE_OPCODES",
-    "PRODUCE_RESULT_FIELDS",
     "RAW_FLAGGED",
     "RAW_UNFLAGGED",
     "UNDISPATCHED_OPCODES",

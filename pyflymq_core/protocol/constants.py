@@ -13,6 +13,8 @@ VERSION = 0x01
 HEADER_SIZE = 8
 #: The server closes the connection on a request payload longer than this (on-wire length).
 MAX_REQUEST_PAYLOAD = 32 * 1024 * 1024
+#: PRODUCE payload bytes besides the topic, key and value contents: u16 + u32 + u32 lengths + i32 partition.
+PRODUCE_OVERHEAD = 2 + 4 + 4 + 4
 
 FLAG_BINARY = 0x01
 """Informational; the server ignores it but sets it on every normal response."""

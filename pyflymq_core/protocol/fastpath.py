@@ -19,20 +19,23 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from pyflymq_core.protocol.constants import FLAG_BINARY, MAGIC, MAX_REQUEST_PAYLOAD, VERSION, OpCode
+from pyflymq_core.protocol.constants import (
+    FLAG_BINARY,
+    MAGIC,
+    MAX_REQUEST_PAYLOAD,
+    PRODUCE_OVERHEAD,
+    VERSION,
+    OpCode,
+)
 
-__all__ = ["PRODUCE_RESULT_FIELDS", "ProduceTemplate"]
+__all__ = ["ProduceTemplate"]
 
 _PRODUCE = int(OpCode.PRODUCE)
-#: Payload bytes besides the topic and value contents: u16 + u32 + u32 lengths + i32 partition.
-_OVERHEAD = 2 + 4 + 4 + 4
 _NO_PARTITION = struct.pack(">i", -1)
 _pack_u32 = struct.Struct(">I").pack
 #: The PRODUCE reply after its topic: i32 partition | u64 offset | i64 timestamp | i32 key_size |
 #: i32 value_size.
 _REPLY_REST = struct.Struct(">iQqii")
-#: The PRODUCE reply's field names, in the layout's (and RecordMetadata's) order.
-PRODUCE_RESULT_FIELDS = ("topic", "partition", "offset", "timestamp", "key_size", "value_size")
 
 
 class ProduceTemplate:
@@ -64,7 +67,7 @@ class ProduceTemplate:
         self.topic = topic
         self._encoded = encoded
         self._length = length
-        self._overhead = _OVERHEAD + length
+        self._overhead = PRODUCE_OVERHEAD + length
         self.max_value = MAX_REQUEST_PAYLOAD - self._overhead
         #: header (8) | u16 topic length | topic | u32 key length (0) | u32 value length
         self._pack = struct.Struct(f">BBBBIH{length}sII").pack
