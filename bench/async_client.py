@@ -33,39 +33,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: import bench.*
+
+from bench.producer import MAX_PER_PARTITION, spawned_broker
 from pyflymq import AsyncFlyMQClient, FlyMQClient
-
-ROOT = Path(__file__).resolve().parent.parent
-MAX_PER_PARTITION = 87_000
-
-
-@contextmanager
-def spawned_broker() -> Iterator[str]:
-    """Run the embedded broker in a child process and yield its ``host:port``."""
-    cmd = [sys.executable, "-m", "pyflymq", "broker", "--port", "0"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line:
-            raise SystemExit(f"the broker exited without printing its address (exit code {proc.wait()})")
-        yield line
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise SystemExit("the broker did not stop within 10 s of SIGTERM") from None
 
 
 @dataclass(frozen=True)

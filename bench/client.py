@@ -29,65 +29,17 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: import bench.*
+
+from bench.producer import measure, spawned_broker
 from pyflymq import FlyMQClient
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-@contextmanager
-def spawned_broker() -> Iterator[str]:
-    """Run the embedded broker in a child process and yield its ``host:port``."""
-    cmd = [sys.executable, "-m", "pyflymq", "broker", "--port", "0"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line:
-            raise SystemExit(f"the broker exited without printing its address (exit code {proc.wait()})")
-        yield line
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise SystemExit("the broker did not stop within 10 s of SIGTERM") from None
-
-
-#: How many times each loop runs (``--repeat``); the median run is reported.
-REPEAT = 1
-
-
-def measure(name: str, count: int, body: Callable[[], None]) -> dict[str, float]:
-    """Run ``body`` ``REPEAT`` times; report msgs/s and CPU µs per message for ``count`` messages
-    of the median run (by CPU), with the spread when there was more than one run."""
-    runs: list[tuple[float, float]] = []
-    for _ in range(REPEAT):
-        wall0, cpu0 = time.perf_counter(), time.process_time()
-        body()
-        runs.append((time.process_time() - cpu0, time.perf_counter() - wall0))
-    runs.sort()
-    cpu, wall = runs[len(runs) // 2]
-    result = {"msgs_per_s": count / wall, "cpu_us_per_msg": cpu * 1e6 / count, "wall_s": wall}
-    spread = ""
-    if len(runs) > 1:
-        spread = f"  [{runs[0][0] * 1e6 / count:.2f}-{runs[-1][0] * 1e6 / count:.2f} over {len(runs)} runs]"
-    print(
-        f"{name:<16} {count:>9,d} msgs  {result['msgs_per_s']:>10,.0f} msgs/s  "
-        f"{result['cpu_us_per_msg']:>7.2f} µs CPU/msg  ({wall:.2f} s){spread}"
-    )
-    return result
-
-
-def raw_floor(bootstrap: str, messages: int, value: bytes, topic: str) -> None:
+def raw_floor(bootstrap: str, messages: int, value: bytes, topic: str, repeat: int) -> None:
     """The same produce round trip over a bare socket (no client library): the floor to compare with."""
     from pyflymq_core.protocol import FrameParser, encode_request, encode_request_frame
 
@@ -105,17 +57,23 @@ def raw_floor(bootstrap: str, messages: int, value: bytes, topic: str) -> None:
             while not parser.feed(sock.recv(65536)):
                 pass
 
-    measure("raw-socket", messages, loop)
+    measure("raw-socket", messages, len(value), loop, repeat)
     sock.close()
 
 
 def run(
-    bootstrap: str, messages: int, value_size: int, fetch_size: int, threads: int, compare_raw: bool
+    bootstrap: str,
+    messages: int,
+    value_size: int,
+    fetch_size: int,
+    threads: int,
+    compare_raw: bool,
+    repeat: int,
 ) -> None:
     value = os.urandom(value_size // 2).hex().encode()[:value_size].ljust(value_size, b"x")
     suffix = os.urandom(4).hex()
     if compare_raw:
-        raw_floor(bootstrap, messages, value, f"bench-raw-{suffix}")
+        raw_floor(bootstrap, messages, value, f"bench-raw-{suffix}", repeat)
     with FlyMQClient(bootstrap, keepalive_interval_ms=0) as client:
         topic = f"bench-client-{suffix}"
         client.create_topic(topic, partitions=1)
@@ -129,7 +87,7 @@ def run(
             for _ in range(messages):
                 produce(topic, value)
 
-        measure("produce", messages, produce_loop)
+        measure("produce", messages, value_size, produce_loop, repeat)
 
         keyed_topic = f"{topic}-keyed"
         client.create_topic(keyed_topic, partitions=3)
@@ -139,7 +97,7 @@ def run(
             for i in range(messages):
                 produce(keyed_topic, value, key=f"key-{i % 64}")
 
-        measure("produce-keyed", messages, produce_keyed)
+        measure("produce-keyed", messages, value_size, produce_keyed, repeat)
 
         per_thread = messages // threads
         threaded_topic = f"{topic}-threads"
@@ -155,7 +113,7 @@ def run(
             for t in pool:
                 t.join()
 
-        measure(f"produce-{threads}thr", per_thread * threads, produce_threads)
+        measure(f"produce-{threads}thr", per_thread * threads, value_size, produce_threads, repeat)
 
         fetch = client.fetch
         received = 0
@@ -169,7 +127,7 @@ def run(
                 received += len(result.messages)
                 offset = result.next_offset
 
-        measure("fetch", messages, fetch_loop)
+        measure("fetch", messages, value_size, fetch_loop, repeat)
         if received != messages:
             raise SystemExit(f"fetched {received} messages, expected {messages}")
         client.delete_topic(topic)
@@ -198,15 +156,30 @@ def main() -> None:
         "--repeat", type=int, default=1, help="run each loop N times, report the median run (noisy machines)"
     )
     args = parser.parse_args()
-    global REPEAT
-    REPEAT = max(1, args.repeat)
+    repeat = max(1, args.repeat)
     print(f"python {sys.version.split()[0]}, {args.value_size}-byte values")
     if args.bootstrap:
-        run(args.bootstrap, args.messages, args.value_size, args.fetch_size, args.threads, args.compare_raw)
+        run(
+            args.bootstrap,
+            args.messages,
+            args.value_size,
+            args.fetch_size,
+            args.threads,
+            args.compare_raw,
+            repeat,
+        )
     else:
         with spawned_broker() as address:
             print(f"embedded broker at {address} (separate process)")
-            run(address, args.messages, args.value_size, args.fetch_size, args.threads, args.compare_raw)
+            run(
+                address,
+                args.messages,
+                args.value_size,
+                args.fetch_size,
+                args.threads,
+                args.compare_raw,
+                repeat,
+            )
 
 
 if __name__ == "__main__":

@@ -148,7 +148,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--value-sizes", default="100,1024", help="comma-separated value sizes in bytes")
     parser.add_argument("--compare-raw", action="store_true", help="also time a bare FETCH loop")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per scenario; the best is reported")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per scenario; the median is reported (with the best)"
+    )
     parser.add_argument("--max-poll-records", type=int, default=None)
     parser.add_argument("--fetch-max-messages", type=int, default=None, help="records per FETCH (<= 1000)")
     parser.add_argument("--deserializer", default=None, help="a codec name for deserializer= (default: none)")

@@ -166,9 +166,10 @@ class PartitionBuffer:
     ) -> bool:
         """Buffer a FETCH answer; ``True`` when the next FETCH should go out at once (prefetch).
 
-        ``size``: ``(answer bytes, records in it, fetch_max_messages)``, to adapt ``fetch_size``.
+        ``size``: ``(answer bytes, records in it, fetch_max_messages)``, to adapt ``fetch_size``;
+        an answer without records says nothing about their size (the size learned is kept).
         """
-        if size is not None:
+        if size is not None and size[1]:
             self.fetch_size = fetch_size_for(*size)
         if messages:
             if self.index < len(self.records):

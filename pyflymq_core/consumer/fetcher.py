@@ -13,8 +13,9 @@ answered yet in flight, so ``poll`` honours its timeout.  A FETCH unanswered aft
 ``request_timeout_ms`` fails like any request (its connection is closed) and the partition is
 fetched again after a pause.
 
-Each answer is decoded once by :func:`~pyflymq_core.client.calls.decode_fetch` (shared with the
-client's ``fetch()``) into the message objects ``poll()`` hands out by
+Each answer is completed by the client's own FETCH reader (one pass,
+:func:`~pyflymq_core.client.calls.decode_fetch`, as the client's ``fetch()``) into the message
+objects ``poll()`` hands out by
 list slicing; decryption and ``deserializer=`` run per record afterwards, only when configured
 (:mod:`pyflymq_core.consumer.records`).  FETCH requests are written to the connections directly
 (pipelining), so the fetcher reports them to the client's request counters and lifecycle hooks
@@ -32,7 +33,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from pyflymq_core.client import calls
-from pyflymq_core.client.calls import Call, OutOfStepError, complete, decode_fetch
+from pyflymq_core.client.calls import Call, OutOfStepError
 from pyflymq_core.client.cluster import resolve_leader_address
 from pyflymq_core.client.connection import Connection, PendingResponse
 from pyflymq_core.consumer.assignment import TopicPartition
@@ -40,7 +41,6 @@ from pyflymq_core.consumer.buffer import ERROR_BACKOFF_S, WARN_EVERY_S, Partitio
 from pyflymq_core.consumer.records import FailedRecord, RecordPipeline
 from pyflymq_core.errors import ConnectionError, FlyMQError, TimeoutError
 from pyflymq_core.models import ConsumedMessage, FetchResult
-from pyflymq_core.protocol import Frame
 
 if TYPE_CHECKING:
     from pyflymq_core.client.sync_client import FlyMQClient
@@ -50,8 +50,6 @@ __all__ = ["Fetcher", "PartitionState"]
 logger = logging.getLogger("pyflymq.consumer")
 
 _monotonic = time.monotonic
-
-_FETCH_RESPONSE_OP = calls.FETCH.resp_op
 
 
 class PartitionState(PartitionBuffer):
@@ -106,10 +104,6 @@ class Fetcher:
         """Up to ``max_records`` buffered records, partitions taken in turn (fairness)."""
         chunks, self._rr = take_round_robin(self.order, self._rr, max_records)
         return chunks
-
-    def push_back(self, state: PartitionState, records: list[ConsumedMessage], epoch: int) -> None:
-        """Return records taken by ``collect`` but never handed out (an iterator stopped early)."""
-        state.push_back(records, epoch)
 
     # ================================================================== requests
 
@@ -192,38 +186,33 @@ class Fetcher:
             state.pending = None
             state.call = None
             assert call is not None
-            frame: Frame | None = None
             try:
                 frame = pending.wait()
-                decoded = None
-                if frame.op == _FETCH_RESPONSE_OP:
-                    decoded = decode_fetch(frame.payload, state.topic, state.partition)
-                if decoded is None:
-                    result = complete(call, frame)  # error answers and malformed frames raise here
-                    decoded = result.messages, result.next_offset
+            except FlyMQError as exc:
+                client._observe_end(started, call, None, exc)
+                if not isinstance(exc, (ConnectionError, TimeoutError)):
+                    raise
+                self._transient(state, exc, now)
+                continue
+            try:
+                # The client's own completion: FETCH's reader decodes a well-formed answer in one
+                # pass (calls.decode_fetch); error answers and malformed frames raise; observed.
+                result = client._completed(started, call, frame)
             except OutOfStepError as exc:
-                client._observe_end(started, call, frame, exc)
                 pending.connection.close(str(exc))
                 self._transient(state, exc, now)
                 continue
             except (ConnectionError, TimeoutError) as exc:
-                client._observe_end(started, call, frame, exc)
                 self._transient(state, exc, now)
                 continue
-            except FlyMQError as exc:
-                client._observe_end(started, call, frame, exc)
-                raise
-            if started:
-                client._observe_end(started, call, frame, None)
             if state.pending_epoch != state.epoch:
                 continue  # a seek happened while this FETCH was in flight
-            messages, next_offset = decoded
+            messages = result.messages
+            size = (len(frame.payload), len(messages), self.fetch_max_messages)
             failed: FailedRecord | None = None
             if self._pipeline is not None and messages:
                 messages, failed = self._pipeline.apply(messages)
-            assert frame is not None
-            size = (len(frame.payload), len(decoded[0]), self.fetch_max_messages)
-            if state.take_in(messages, next_offset, failed, now, size) and not state.paused:
+            if state.take_in(messages, result.next_offset, failed, now, size):
                 self._submit(state, now)  # prefetch the next batch while the app works
 
     def _transient(self, state: PartitionState, error: FlyMQError, now: float) -> None:

@@ -70,10 +70,10 @@ def test_collect_takes_partitions_in_turn_and_push_back_restores() -> None:
     chunks = fetcher.collect(10)  # partition 1 goes first this time
     assert [(s.partition, len(r)) for s, r in chunks] == [(1, 3), (0, 1)]
     assert first.buffered == 0 and second.buffered == 0
-    fetcher.push_back(first, chunks[1][1], first.epoch)
+    first.push_back(chunks[1][1], first.epoch)
     assert [m.offset for m in first.records] == [4]
     first.reset(100)  # a seek: buffered records are dropped, stale push-backs ignored
-    fetcher.push_back(first, [_message(4)], first.epoch - 1)
+    first.push_back([_message(4)], first.epoch - 1)
     assert first.buffered == 0 and first.position == first.fetch_offset == 100
 
 
@@ -124,6 +124,9 @@ def test_a_partition_adapts_its_fetch_size_and_prefetches_only_with_records() ->
     assert state.take_in([_message(0)], 1, None, now=0.0, size=(1040 * 2, 2, 500)) is True
     assert state.fetch_size == FETCH_TARGET_BYTES // 1040 and state.fetch_offset == 1
     assert state.take_in([], 1, None, now=5.0) is False  # nothing new: idle back-off
+    # An empty answer (the partition caught up) says nothing about record sizes: the size stays.
+    assert state.take_in([], 1, None, now=5.0, size=(12, 0, 500)) is False
+    assert state.fetch_size == FETCH_TARGET_BYTES // 1040
     assert not state.wants_fetch(now=5.0) and state.wants_fetch(now=6.0)
     state.records = [_message(i) for i in range(1, 1 + state.fetch_size)]
     assert not state.wants_fetch(now=6.0)  # a whole FETCH's worth buffered: no more for now
