@@ -15,7 +15,6 @@ from typing import Any
 from pyflymq_core.aio.consumer import AsyncConsumer
 from pyflymq_core.client.async_client import AsyncFlyMQClient
 from pyflymq_core.config import ConsumerConfig
-from pyflymq_core.consumer.assignment import TopicPartition
 from pyflymq_core.consumer.consumer import build_consumer_config
 from pyflymq_core.models import ConsumedMessage
 from pyflymq_rx._clients import async_client_for
@@ -42,8 +41,10 @@ class Delivery:
         self._commit_interval = self.config.auto_commit_interval_ms / 1000.0
         self._next_commit = 0.0
         #: Next offset to read per partition, for the messages handed to the subscriber.
-        self.delivered: dict[TopicPartition, int] = {}
-        self.committed: dict[TopicPartition, int] = {}
+        #: ``(topic, partition)`` -> next offset; plain tuples (equal to ``TopicPartition``s), since a
+        #: key is made per delivered message.
+        self.delivered: dict[tuple[str, int], int] = {}
+        self.committed: dict[tuple[str, int], int] = {}
 
     async def open(self, given: Any, topics: str | list[str]) -> tuple[AsyncFlyMQClient, bool, AsyncConsumer]:
         """Connect and start the inner consumer: ``(client, owned, consumer)``.
@@ -68,7 +69,7 @@ class Delivery:
 
     def record(self, message: ConsumedMessage) -> None:
         """Note that ``message`` reached the subscriber: its offset may now be committed."""
-        self.delivered[TopicPartition(message.topic, message.partition)] = message.offset + 1
+        self.delivered[(message.topic, message.partition)] = message.offset + 1
 
     def restart_clock(self) -> None:
         """Start a full auto-commit interval from now."""

@@ -42,11 +42,10 @@ from pyflymq_core import validation as v
 from pyflymq_core.client import calls
 from pyflymq_core.client.cluster import resolve_leader_address
 from pyflymq_core.config import ConsumerConfig
-from pyflymq_core.consumer.assignment import TopicPartition
+from pyflymq_core.consumer.assignment import TopicPartition, subscription_topics
 from pyflymq_core.consumer.buffer import (
-    ERROR_BACKOFF_S,
     RECORD_OVERHEAD,
-    WARN_EVERY_S,
+    FetchFailures,
     PartitionBuffer,
     first_failure,
     take_round_robin,
@@ -116,12 +115,7 @@ class AsyncConsumer:
         key_deserializer: Any = None,
         **options: Any,
     ) -> None:
-        if topics is None:
-            raise InvalidArgumentError("a consumer needs topics: consumer('topic', 'group') or topics=[...]")
-        names = [topics] if isinstance(topics, str) else list(topics)
-        if not names:
-            raise InvalidArgumentError("a consumer needs at least one topic")
-        self._topics = [v.check_topic(name) for name in dict.fromkeys(names)]
+        self._topics = subscription_topics(topics)
         self._config = cfg = build_consumer_config(
             config, group_id, auto_commit, options, default_auto_commit=self._default_auto_commit
         )
@@ -139,7 +133,7 @@ class AsyncConsumer:
         self._next_auto_commit = 0.0
         self._commits: set[asyncio.Task[dict[TopicPartition, int]]] = set()
         self._discovery = TopicDiscovery(self._id, cfg)
-        self._last_warning = -WARN_EVERY_S
+        self._failures = FetchFailures()
         self._started = False
         self._start_lock: asyncio.Lock | None = None
         self._closed = False
@@ -327,7 +321,7 @@ class AsyncConsumer:
                 continue
             exc = task.exception()
             if isinstance(exc, (ConnectionError, TimeoutError)):
-                self._transient(state, exc, now)
+                self._failures.back_off(state, exc, now)
                 continue
             if exc is not None:
                 error = error or exc
@@ -347,14 +341,6 @@ class AsyncConsumer:
             state.take_in(messages, result.next_offset, failed, now, size)
         if error is not None:
             raise error
-
-    def _transient(self, state: _Partition, error: BaseException, now: float) -> None:
-        state.idle_until = now + ERROR_BACKOFF_S
-        if now - self._last_warning >= WARN_EVERY_S:
-            self._last_warning = now
-            logger.warning("fetching %s[%d] failed (%s); retrying", state.topic, state.partition, error)
-        else:
-            logger.debug("fetching %s[%d] failed (%s); retrying", state.topic, state.partition, error)
 
     def _collect(self, max_records: int) -> list[tuple[_Partition, list[ConsumedMessage]]]:
         """Up to ``max_records`` buffered records, partitions taken in turn (fairness)."""
@@ -377,7 +363,8 @@ class AsyncConsumer:
             now = _monotonic()
             if self._auto_commit and now >= self._next_auto_commit:
                 self._auto_commit_now(now)
-            await self._discover_pending(now)
+            if self._discovery.pending:
+                await self._discover_pending(now)
             self._take_answered()
             failed = first_failure(self._order)
             if failed is not None:

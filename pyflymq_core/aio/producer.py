@@ -614,8 +614,9 @@ class AsyncProducer:
         if error is not None:
             failures.extend((record, error) for record in records[len(answers) :])
         self._observe(batch, error, len(failures))
+        shown: dict[int, FlyMQError] = {}  # a lost connection fails the batch with one error: one wrapper
         for record, failure in failures:
-            self._record_failed(record, failure)
+            self._record_failed(record, failure, shown)
         self._released(done_count, done_size)
         self._wake()
 
@@ -632,9 +633,11 @@ class AsyncProducer:
         outcomes += [(None, error)] * (len(batch.records) - len(outcomes))
         observe_answers(client, batch.observed, outcomes)
 
-    def _record_failed(self, record: AsyncRecordFuture, error: FlyMQError) -> None:
+    def _record_failed(
+        self, record: AsyncRecordFuture, error: FlyMQError, shown: dict[int, FlyMQError]
+    ) -> None:
         """Retry ``record`` or fail it, by the producers' shared rule (:class:`policy.RetryRule`)."""
-        final = self._rule.decide(error, record.topic, record._attempts)
+        final = self._rule.decide(error, record.topic, record._attempts, shown)
         if final is None:
             self._retried += 1
             self._retry.append(record)

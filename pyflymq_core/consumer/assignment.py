@@ -25,13 +25,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
-from pyflymq_core.errors import PartitionNotFoundError
+from pyflymq_core import validation as v
+from pyflymq_core.errors import InvalidArgumentError, PartitionNotFoundError
 from pyflymq_core.protocol import fnv1a_32
 
 if TYPE_CHECKING:
     from pyflymq_core.models import ClusterMetadata
 
-__all__ = ["TopicPartition", "assign_partitions", "assigned_partitions", "check_partitions_exist", "owner_of"]
+__all__ = [
+    "TopicPartition",
+    "assign_partitions",
+    "assigned_partitions",
+    "check_partitions_exist",
+    "owner_of",
+    "subscription_topics",
+]
 
 
 class TopicPartition(NamedTuple):
@@ -39,6 +47,21 @@ class TopicPartition(NamedTuple):
 
     topic: str
     partition: int
+
+
+def subscription_topics(topics: str | Iterable[str] | None) -> list[str]:
+    """The validated topic names a consumer reads (one name or several; duplicates dropped, order
+    kept); both the sync and the asyncio consumer take their ``topics`` argument through this."""
+    if topics is None:
+        raise InvalidArgumentError(
+            "a consumer needs topics", hint="Pass a topic name or a list: consumer('topic', 'group')."
+        )
+    names = [topics] if isinstance(topics, str) else list(topics)
+    if not names:
+        raise InvalidArgumentError(
+            "a consumer needs at least one topic", hint="Pass a non-empty list of topics."
+        )
+    return [v.check_topic(name) for name in dict.fromkeys(names)]
 
 
 def owner_of(topic: str, partition: int, member_count: int) -> int:

@@ -24,6 +24,7 @@ how their FETCH is in flight, so the two cannot drift apart.
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -37,6 +38,7 @@ __all__ = [
     "IDLE_BACKOFF_MAX_S",
     "IDLE_BACKOFF_MIN_S",
     "WARN_EVERY_S",
+    "FetchFailures",
     "PartitionBuffer",
     "fetch_size_for",
     "first_failure",
@@ -59,6 +61,8 @@ RECORD_OVERHEAD = 16
 MAX_FETCH_RECORDS = 1000
 #: :func:`records_cap` never goes below this (round trips would cost more than collections).
 MIN_RECORDS_CAP = 100
+
+logger = logging.getLogger("pyflymq.consumer")
 
 _gc_threshold = gc.get_threshold
 _gc_enabled = gc.isenabled
@@ -190,6 +194,26 @@ class PartitionBuffer:
         self.idle_until = now + self.idle_backoff
         self.idle_backoff = min(self.idle_backoff * 2, IDLE_BACKOFF_MAX_S)
         return False
+
+
+class FetchFailures:
+    """What a consumer does when a FETCH failed on the way (connection loss, timeout): the
+    partition pauses for :data:`ERROR_BACKOFF_S`, and the failure is logged — as a warning at most
+    once per :data:`WARN_EVERY_S` (a server outage would otherwise flood the log), else at debug."""
+
+    __slots__ = ("_last_warning",)
+
+    def __init__(self) -> None:
+        self._last_warning = -WARN_EVERY_S
+
+    def back_off(self, state: PartitionBuffer, error: BaseException, now: float) -> None:
+        """Pause ``state``'s fetching after ``error`` and log it."""
+        state.idle_until = now + ERROR_BACKOFF_S
+        if now - self._last_warning >= WARN_EVERY_S:
+            self._last_warning = now
+            logger.warning("fetching %s[%d] failed (%s); retrying", state.topic, state.partition, error)
+        else:
+            logger.debug("fetching %s[%d] failed (%s); retrying", state.topic, state.partition, error)
 
 
 _S = TypeVar("_S", bound=PartitionBuffer)

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Union, cast
 
 from pyflymq_core import validation as v
 from pyflymq_core.config import ConsumerConfig
-from pyflymq_core.consumer.assignment import TopicPartition
+from pyflymq_core.consumer.assignment import TopicPartition, subscription_topics
 from pyflymq_core.consumer.buffer import first_failure
 from pyflymq_core.consumer.committer import CommitCallback, Committer, commit_offsets
 from pyflymq_core.consumer.discovery import METADATA_RETRY_S, TopicDiscovery
@@ -191,12 +191,7 @@ class HighLevelConsumer:
         key_deserializer: Any = None,
         **options: Any,
     ) -> None:
-        if topics is None:
-            raise ConfigurationError("a consumer needs topics: consumer('topic', 'group') or topics=[...]")
-        names = [topics] if isinstance(topics, str) else list(topics)
-        if not names:
-            raise ConfigurationError("a consumer needs at least one topic")
-        self._topics = [v.check_topic(name) for name in dict.fromkeys(names)]
+        self._topics = subscription_topics(topics)
         self._config = cfg = build_consumer_config(
             config, group_id, auto_commit, options, default_auto_commit=self._default_auto_commit
         )

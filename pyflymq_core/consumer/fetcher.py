@@ -37,7 +37,7 @@ from pyflymq_core.client.calls import Call, OutOfStepError
 from pyflymq_core.client.cluster import resolve_leader_address
 from pyflymq_core.client.connection import Connection, PendingResponse
 from pyflymq_core.consumer.assignment import TopicPartition
-from pyflymq_core.consumer.buffer import ERROR_BACKOFF_S, WARN_EVERY_S, PartitionBuffer, take_round_robin
+from pyflymq_core.consumer.buffer import FetchFailures, PartitionBuffer, take_round_robin
 from pyflymq_core.consumer.records import FailedRecord, RecordPipeline
 from pyflymq_core.errors import ConnectionError, FlyMQError, TimeoutError
 from pyflymq_core.models import ConsumedMessage, FetchResult
@@ -86,7 +86,7 @@ class Fetcher:
         self.order: list[PartitionState] = []
         self.inflight: deque[PartitionState] = deque()
         self._rr = 0
-        self._last_warning = 0.0
+        self._failures = FetchFailures()
         self._pipeline = pipeline
 
     # ================================================================== assignment
@@ -122,7 +122,7 @@ class Fetcher:
             pending = conn.submit(call.op, call.payload, timeout=self.request_timeout)
         except (ConnectionError, TimeoutError) as exc:
             client._observe_end(started, call, None, exc)
-            self._transient(state, exc, now)
+            self._failures.back_off(state, exc, now)
             return
         state.pending = pending
         state.call = call
@@ -192,7 +192,7 @@ class Fetcher:
                 client._observe_end(started, call, None, exc)
                 if not isinstance(exc, (ConnectionError, TimeoutError)):
                     raise
-                self._transient(state, exc, now)
+                self._failures.back_off(state, exc, now)
                 continue
             try:
                 # The client's own completion: FETCH's reader decodes a well-formed answer in one
@@ -200,10 +200,10 @@ class Fetcher:
                 result = client._completed(started, call, frame)
             except OutOfStepError as exc:
                 pending.connection.close(str(exc))
-                self._transient(state, exc, now)
+                self._failures.back_off(state, exc, now)
                 continue
             except (ConnectionError, TimeoutError) as exc:
-                self._transient(state, exc, now)
+                self._failures.back_off(state, exc, now)
                 continue
             if state.pending_epoch != state.epoch:
                 continue  # a seek happened while this FETCH was in flight
@@ -214,14 +214,6 @@ class Fetcher:
                 messages, failed = self._pipeline.apply(messages)
             if state.take_in(messages, result.next_offset, failed, now, size):
                 self._submit(state, now)  # prefetch the next batch while the app works
-
-    def _transient(self, state: PartitionState, error: FlyMQError, now: float) -> None:
-        state.idle_until = now + ERROR_BACKOFF_S
-        if now - self._last_warning >= WARN_EVERY_S:
-            self._last_warning = now
-            logger.warning("fetching %s[%d] failed (%s); retrying", state.topic, state.partition, error)
-        else:
-            logger.debug("fetching %s[%d] failed (%s); retrying", state.topic, state.partition, error)
 
     def next_fetch_at(self) -> float | None:
         """When the earliest idle partition (not paused, not stopped at a failure) may be fetched again."""

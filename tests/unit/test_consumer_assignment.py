@@ -13,8 +13,9 @@ from pyflymq_core.consumer.assignment import (
     assigned_partitions,
     check_partitions_exist,
     owner_of,
+    subscription_topics,
 )
-from pyflymq_core.errors import ConfigurationError, PartitionNotFoundError
+from pyflymq_core.errors import ConfigurationError, InvalidArgumentError, PartitionNotFoundError
 from pyflymq_core.models import ClusterMetadata, PartitionMetadata, TopicMetadata
 
 
@@ -108,3 +109,24 @@ def test_assigned_partitions_come_with_their_leaders_in_a_cluster() -> None:
     assert assigned_partitions("other", cluster) is None  # not there (yet)
     with pytest.raises(PartitionNotFoundError):
         assigned_partitions("t", cluster, partitions=[3])
+
+
+def test_subscription_topics_are_validated_deduplicated_and_ordered() -> None:
+    assert subscription_topics("orders") == ["orders"]
+    assert subscription_topics(["b", "a", "b"]) == ["b", "a"]
+    with pytest.raises(InvalidArgumentError, match="needs topics"):
+        subscription_topics(None)
+    with pytest.raises(InvalidArgumentError, match="at least one topic"):
+        subscription_topics([])
+    with pytest.raises(InvalidArgumentError):
+        subscription_topics(["ok", ""])  # the client's topic-name rules
+
+
+@pytest.mark.parametrize("topics", [None, []])
+def test_both_consumers_refuse_missing_topics_the_same_way(topics: list[str] | None) -> None:
+    from pyflymq_core.aio.consumer import AsyncConsumer
+    from pyflymq_core.consumer.consumer import HighLevelConsumer
+
+    for consumer_class in (HighLevelConsumer, AsyncConsumer):
+        with pytest.raises(InvalidArgumentError):
+            consumer_class(None, topics)  # type: ignore[arg-type]
