@@ -158,28 +158,13 @@ def main() -> None:
     args = parser.parse_args()
     repeat = max(1, args.repeat)
     print(f"python {sys.version.split()[0]}, {args.value_size}-byte values")
+    options = (args.messages, args.value_size, args.fetch_size, args.threads, args.compare_raw, repeat)
     if args.bootstrap:
-        run(
-            args.bootstrap,
-            args.messages,
-            args.value_size,
-            args.fetch_size,
-            args.threads,
-            args.compare_raw,
-            repeat,
-        )
+        run(args.bootstrap, *options)
     else:
         with spawned_broker() as address:
             print(f"embedded broker at {address} (separate process)")
-            run(
-                address,
-                args.messages,
-                args.value_size,
-                args.fetch_size,
-                args.threads,
-                args.compare_raw,
-                repeat,
-            )
+            run(address, *options)
 
 
 if __name__ == "__main__":
