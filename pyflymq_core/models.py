@@ -19,7 +19,9 @@ Server quirks the models document rather than hide:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
+from itertools import repeat
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,6 +53,7 @@ __all__ = [
     "ValidationResult",
     "WhoAmI",
     "fast_model",
+    "fast_models",
     "fields_set",
 ]
 
@@ -95,6 +98,24 @@ def fast_model(cls: type[M]) -> Callable[[dict[str, Any]], M]:
         return obj
 
     return build
+
+
+_drain = deque[object](maxlen=0).extend  # runs a map() to its end in C
+
+
+def fast_models(cls: type[M], dicts: list[dict[str, Any]], shared: set[str]) -> list[M]:
+    """:func:`fast_model` for many dicts at once, for the hot paths that decode a batch (a FETCH
+    answer, the acknowledgements behind a producer's ``on_success`` callbacks): each step runs as
+    a C-level ``map`` over the whole batch, about a quarter of the cost of a Python call per
+    instance.  ``shared`` is :func:`fields_set` of ``cls``, which must be frozen (every instance
+    gets that one set)."""
+    count = len(dicts)
+    objects: list[M] = list(map(_new, repeat(cls, count)))
+    _drain(map(_set_dict, objects, dicts))
+    _drain(map(_set_fields_set, objects, repeat(shared, count)))
+    _drain(map(_set_extra, objects, repeat(None, count)))
+    _drain(map(_set_private, objects, repeat(None, count)))
+    return objects
 
 
 def fields_set(cls: type[BaseModel]) -> set[str]:

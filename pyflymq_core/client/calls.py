@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from itertools import repeat
 from typing import Any, Generic, TypeVar
 
 from pyflymq_core import validation as v
@@ -56,6 +54,7 @@ from pyflymq_core.models import (
     _set_fields_set,
     _set_private,
     fast_model,
+    fast_models,
     fields_set,
 )
 from pyflymq_core.protocol import (
@@ -349,7 +348,6 @@ _unpack_fetch_head = struct.Struct(">IQ").unpack_from
 #: ``offset | key_len | value_len``: the third field is the value length only for a keyless record.
 _unpack_fetch_record = struct.Struct(">QII").unpack_from
 _unpack_u32 = struct.Struct(">I").unpack_from
-_drain = deque[object](maxlen=0).extend  # runs a map() to its end in C
 
 
 def decode_fetch(payload: bytes, topic: str, partition: int) -> tuple[list[ConsumedMessage], int] | None:
@@ -358,9 +356,8 @@ def decode_fetch(payload: bytes, topic: str, partition: int) -> tuple[list[Consu
     The consumer's hot path (spec §8.6: ``u32 count | u64 next_offset | count x (u64 offset |
     bytes key | bytes value)``).  One ``struct`` pass builds each record's field dict (a copy of a
     per-answer template, cheaper than a dict display; one unpack per keyless record; one ``bytes``
-    slice per value, the only copy), then C-level ``map`` passes
-    turn the dicts into :class:`ConsumedMessage` objects the way
-    :func:`pyflymq_core.models.fast_model` does, without a Python-level call per record and field.
+    slice per value, the only copy), then :func:`pyflymq_core.models.fast_models` turns the dicts
+    into :class:`ConsumedMessage` objects in C-level ``map`` passes (no Python call per record).
     ``None`` sends the frame through the client's generic decoder, which raises the precise
     ``ProtocolError``.  ``tests/unit/test_consumer_fetcher.py`` checks both give equal messages.
     """
@@ -394,12 +391,7 @@ def decode_fetch(payload: bytes, topic: str, partition: int) -> tuple[list[Consu
         return None
     if pos != end:
         return None
-    messages: list[ConsumedMessage] = list(map(_new, repeat(ConsumedMessage, count)))
-    _drain(map(_set_dict, messages, dicts))
-    _drain(map(_set_fields_set, messages, repeat(_MESSAGE_FIELDS, count)))
-    _drain(map(_set_extra, messages, repeat(None, count)))
-    _drain(map(_set_private, messages, repeat(None, count)))
-    return messages, next_offset
+    return fast_models(ConsumedMessage, dicts, _MESSAGE_FIELDS), next_offset
 
 
 def _read_fetch(payload: bytes, call: Call[Any]) -> FetchResult:

@@ -29,7 +29,7 @@ from itertools import chain
 from typing import Any
 
 from pyflymq_core.errors import BufferFullError, FlyMQError, ProducerClosedError
-from pyflymq_core.producer.future import FAILED, PENDING, SUCCEEDED, RecordFuture
+from pyflymq_core.producer.future import FAILED, PENDING, SUCCEEDED, RecordFuture, decode_metadata_of
 from pyflymq_core.producer.policy import buffer_full_error, record_too_large_error, split_batches
 
 __all__ = ["ProducerClosedError", "RecordAccumulator"]
@@ -502,11 +502,14 @@ def run_callbacks(records: list[RecordFuture]) -> None:
     """Run the due callbacks of completed records (never under a lock): ``on_success(metadata)``
     (the answer decoded here, once: the future keeps it) or ``on_error(error)``.  Their exceptions
     are logged, not raised."""
+    decode_metadata_of(records)
     for fut in records:
         try:
             if fut._state == SUCCEEDED:
                 fn: Callable[[Any], Any] | None = fut._on_success
-                arg: Any = fut.metadata
+                arg: Any = fut._metadata
+                if arg is None:
+                    arg = fut.metadata
             else:
                 fn, arg = fut._on_error, fut._error
             if fn is not None:

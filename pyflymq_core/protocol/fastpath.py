@@ -17,6 +17,7 @@ directions against them).  Sans-IO like the rest of the package; topics must alr
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from typing import Any
 
 from pyflymq_core.protocol.constants import (
@@ -112,14 +113,31 @@ class ProduceTemplate:
         """The reply's fields as the PRODUCE response layout decodes them (the topic as the very
         ``str`` this template was built for); ``None`` when the reply does not name this topic in
         exactly :attr:`reply_size` bytes (decode it generically then)."""
-        if len(payload) != self.reply_size or not payload.startswith(self._reply_prefix):
-            return None
-        partition, offset, timestamp, key_size, value_size = self._unpack_rest(payload, 2 + self._length)
-        return {
-            "topic": self.topic,
-            "partition": partition,
-            "offset": offset,
-            "timestamp": timestamp,
-            "key_size": key_size,
-            "value_size": value_size,
-        }
+        decoded = self.decode_replies((payload,))
+        return None if decoded is None else decoded[0]
+
+    def decode_replies(self, payloads: Iterable[bytes]) -> list[dict[str, Any]] | None:
+        """:meth:`decode_reply` of many replies in one loop (a producer's ``on_success`` batch);
+        ``None`` when any of them is not of this topic's shape (decode them one by one then)."""
+        size = self.reply_size
+        prefix = self._reply_prefix
+        unpack = self._unpack_rest
+        at = 2 + self._length
+        topic = self.topic
+        out: list[dict[str, Any]] = []
+        append = out.append
+        for payload in payloads:
+            if len(payload) != size or not payload.startswith(prefix):
+                return None
+            partition, offset, timestamp, key_size, value_size = unpack(payload, at)
+            append(
+                {
+                    "topic": topic,
+                    "partition": partition,
+                    "offset": offset,
+                    "timestamp": timestamp,
+                    "key_size": key_size,
+                    "value_size": value_size,
+                }
+            )
+        return out

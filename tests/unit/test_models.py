@@ -21,6 +21,8 @@ from pyflymq_core.models import (
     TopicMetadata,
     ValidationResult,
     fast_model,
+    fast_models,
+    fields_set,
 )
 
 
@@ -68,6 +70,18 @@ def test_fast_model_equals_validated_model() -> None:
     assert hash(fast) == hash(slow)
     assert pickle.loads(pickle.dumps(fast)) == slow
     assert fast.model_copy(update={"offset": 3}).offset == 3
+
+
+def test_fast_models_equal_one_by_one_construction() -> None:
+    dicts = [
+        {"topic": "t", "partition": 1, "offset": i, "key": None if i % 2 else b"k", "value": b"v" * i}
+        for i in range(5)
+    ]
+    built = fast_models(ConsumedMessage, [dict(d) for d in dicts], fields_set(ConsumedMessage))
+    assert built == [ConsumedMessage(**d) for d in dicts]  # type: ignore[arg-type]
+    assert [m.model_dump() for m in built] == dicts
+    assert all(m.model_fields_set == set(ConsumedMessage.model_fields) for m in built)
+    assert fast_models(ConsumedMessage, [], fields_set(ConsumedMessage)) == []
 
 
 def test_fast_record_metadata_is_frozen() -> None:
