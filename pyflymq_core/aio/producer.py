@@ -622,16 +622,16 @@ class AsyncProducer:
 
     def _observe(self, batch: _Batch, error: FlyMQError | None, failures: int) -> None:
         """Report a settled batch's answers to the client's counters and lifecycle hooks."""
-        client = self._client
+        observer = self._client.observer
         if batch.observed is None:
-            observe_failures(client, failures)
+            observe_failures(observer, failures)
             return
         outcomes: list[tuple[Frame | None, FlyMQError | None]] = [
             (answer, None if answer[0] == _PRODUCE_ANSWER else answer_error(*answer, record.topic))
             for record, answer in zip(batch.records, batch.answers, strict=False)
         ]
         outcomes += [(None, error)] * (len(batch.records) - len(outcomes))
-        observe_answers(client, batch.observed, outcomes)
+        observe_answers(observer, batch.observed, outcomes)
 
     def _record_failed(
         self, record: AsyncRecordFuture, error: FlyMQError, shown: dict[int, FlyMQError]
@@ -838,7 +838,7 @@ class AsyncProducer:
         frames: list[bytes] = []
         window = self._in_flight.setdefault(conn, set())
         sinks: list[_Batch] = []
-        observed = observe_writes(self._client, batches)
+        observed = observe_writes(self._client.observer, batches)
         start = 0
         for records in batches:
             end = start + len(records)

@@ -333,13 +333,14 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
 
     async def _attempt(self, conn: AsyncConnection, call: Call[T]) -> T:
         """One observed attempt of ``call`` on ``conn`` (counters, lifecycle hooks; no policy)."""
-        started = self._observe_start(call)
+        observer = self.observer
+        started = observer.start(call)
         try:
             frame = await conn.request(call.op, call.payload, self._request_timeout, call.compress)
         except FlyMQError as exc:
-            self._observe_end(started, call, None, exc)
+            observer.end(started, call, None, exc)
             raise
-        return self._completed(started, call, frame)
+        return observer.completed(started, call, frame)
 
     async def _execute(self, call: Call[T], conn: AsyncConnection | None = None) -> T:
         """Send ``call`` and return its result: the policy loop of the sync client (attempts on

@@ -15,8 +15,9 @@ they decide is here, once, so they cannot drift apart:
   server without authentication cannot serve (FlyMQ 1.26 crashes on AUTH and user/ACL requests
   when authentication is off).
 * Keyed-produce routing (``_route_target``): which partition leader a record should go to.
-* Observation (``_observe_start``/``_observe_end``): request counters and the lifecycle hooks, the
-  same for ordinary calls, the authentication probe, AUTH itself and keep-alive requests.
+* Observation: every request, ordinary calls, the authentication probe, AUTH itself and keep-alive
+  requests alike, is counted and shown to the lifecycle hooks by the client's
+  :class:`~pyflymq_core.client.observer.RequestObserver` (``client.observer``).
 
 The value seam: every produced value goes through :meth:`ClientBase._encode_value` and every
 consumed value through :meth:`ClientBase._decode_value` (the call builders receive
@@ -30,13 +31,13 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
-from pyflymq_core.client.calls import Call, OutOfStepError, ValueDecoder, ValueEncoder, complete, op_name
+from pyflymq_core.client.calls import Call, OutOfStepError, ValueDecoder, ValueEncoder, op_name
 from pyflymq_core.client.cluster import MetadataCache, RouteEntry, resolve_leader_address
 from pyflymq_core.client.connection import NotSentError
+from pyflymq_core.client.observer import RequestObserver
 from pyflymq_core.client.schema_guard import SchemaGuard
 from pyflymq_core.config import ClientConfig
 from pyflymq_core.errors import (
@@ -51,7 +52,7 @@ from pyflymq_core.errors import (
     TopicNotFoundError,
 )
 from pyflymq_core.models import AuthResult, ClusterMetadata
-from pyflymq_core.protocol import Frame, OpCode
+from pyflymq_core.protocol import OpCode
 from pyflymq_transports.base import ServerAddress, TransportOptions, parse_address
 
 __all__ = [
@@ -318,11 +319,12 @@ class ClientBase(Generic[ConnT]):
             self._credentials = (config.username, config.password.get_secret_value())
         self._auth_disabled_warned = False
         self._reconnects = 0
-        self._requests = 0
-        self._errors = 0
         from pyflymq_core.plugins import get_lifecycle
 
         self._lifecycle = get_lifecycle()
+        #: Counts every request and shows it to the lifecycle hooks; the producers and consumers,
+        #: which write their own frames, report them here too.
+        self.observer = RequestObserver(self, self._lifecycle)
         #: ``None`` while the value seam is the identity (skips a call per message on hot paths).
         self._value_encoder: ValueEncoder | None = None
         self._value_decoder: ValueDecoder | None = None
@@ -366,8 +368,8 @@ class ClientBase(Generic[ConnT]):
         """Client-side counters: requests, errors, reconnects, open connections, in-flight requests."""
         connections = [c for c in self._connections() if not c.closed]
         return {
-            "requests": self._requests,
-            "errors": self._errors,
+            "requests": self.observer.requests,
+            "errors": self.observer.errors,
             "reconnects": self._reconnects,
             "connections": len(connections),
             "in_flight": sum(c.in_flight for c in connections),
@@ -403,37 +405,6 @@ class ClientBase(Generic[ConnT]):
         logger.info("connected to %s%s", conn.label, f" as {conn.username!r}" if conn.username else "")
         if self._lifecycle.active:
             self._lifecycle.client_connected(self, str(address))
-
-    # -- observation --------------------------------------------------------------------------------
-
-    def _observe_start(self, call: Call[Any]) -> float:
-        """Count a request about to be sent; the lifecycle start time (0.0 when nobody observes)."""
-        self._requests += 1
-        lifecycle = self._lifecycle
-        if not lifecycle.active:
-            return 0.0
-        lifecycle.before_request(self, call.op, len(call.payload))
-        return time.monotonic()
-
-    def _completed(self, started: float, call: Call[T], frame: Frame) -> T:
-        """The result of an attempt whose response ``frame`` arrived (its server error raised), observed."""
-        try:
-            result = complete(call, frame)
-        except FlyMQError as exc:
-            self._observe_end(started, call, frame, exc)
-            raise
-        if started:
-            self._observe_end(started, call, frame, None)
-        return result
-
-    def _observe_end(self, started: float, call: Call[Any], frame: Any, error: BaseException | None) -> None:
-        """Count a failure; report the response (or the failure) to the lifecycle hooks."""
-        if error is not None:
-            self._errors += 1
-        if started:
-            self._lifecycle.after_response(
-                self, call.op, None if frame is None else frame[0], time.monotonic() - started, error
-            )
 
     # -- authentication -------------------------------------------------------------------------
 

@@ -316,13 +316,14 @@ class FlyMQClient(ClientBase[Connection]):
 
     def _attempt(self, conn: Connection, call: Call[T]) -> T:
         """One observed attempt of ``call`` on ``conn`` (counters, lifecycle hooks; no policy)."""
-        started = self._observe_start(call)
+        observer = self.observer
+        started = observer.start(call)
         try:
             frame = conn.request(call.op, call.payload, self._request_timeout, call.compress)
         except FlyMQError as exc:
-            self._observe_end(started, call, None, exc)
+            observer.end(started, call, None, exc)
             raise
-        return self._completed(started, call, frame)
+        return observer.completed(started, call, frame)
 
     def _execute(self, call: Call[T], conn: Connection | None = None) -> T:
         """Send ``call`` and return its result, applying the retry and redirect policy.
@@ -342,11 +343,12 @@ class FlyMQClient(ClientBase[Connection]):
                 return self._execute_policy(call, None, None)
         if self._lifecycle.active or call.op in AUTH_STORE_OPS:
             return self._execute_policy(call, conn, None)
-        self._requests += 1
+        observer = self.observer
+        observer.sent()
         try:
             return complete(call, conn.request(call.op, call.payload, self._request_timeout, call.compress))
         except FlyMQError as exc:
-            self._errors += 1
+            observer.failed()
             return self._execute_policy(call, conn, exc)
 
     def _execute_policy(self, call: Call[T], conn: Connection | None, failure: FlyMQError | None) -> T:
@@ -447,7 +449,8 @@ class FlyMQClient(ClientBase[Connection]):
                 and (request := _fast_produce_frame(template, value, key, self._metadata.standalone))
                 is not None
             ):
-                self._requests += 1
+                observer = self.observer
+                observer.sent()
                 try:
                     frame = conn.request_frame(_PRODUCE, request, self._request_timeout)
                     if frame[0] == _PRODUCE:
@@ -456,7 +459,7 @@ class FlyMQClient(ClientBase[Connection]):
                             return _record_metadata(fields)
                     return complete(calls.produce(topic, value, key), frame)
                 except FlyMQError as exc:
-                    self._errors += 1
+                    observer.failed()
                     return self._execute_policy(calls.produce(topic, value, key), conn, exc)
         if partition is not None:
             raise InvalidArgumentError(

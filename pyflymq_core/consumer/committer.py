@@ -57,18 +57,20 @@ def _send_commits(
     """Write every COMMIT, then collect the answers; the failures, in order.
 
     The requests go to the connection directly (pipelined), so they are counted and reported to the
-    lifecycle hooks through the client's own observation calls, like any request.
+    lifecycle hooks through the client's :class:`~pyflymq_core.client.observer.RequestObserver`,
+    like any request.
     """
+    observer = client.observer
     failures: list[tuple[Call[None], FlyMQError]] = []
     sent: list[tuple[Call[None], PendingResponse, float]] = []
     try:
         conn = client._primary_connection()
         for call in todo:
-            started = client._observe_start(call)
+            started = observer.start(call)
             try:
                 pending = conn.submit(call.op, call.payload, timeout=timeout)
             except FlyMQError as exc:
-                client._observe_end(started, call, None, exc)
+                observer.end(started, call, None, exc)
                 raise
             sent.append((call, pending, started))
     except FlyMQError as exc:
@@ -78,9 +80,9 @@ def _send_commits(
             try:
                 frame = pending.wait(timeout)
             except FlyMQError as exc:
-                client._observe_end(started, call, None, exc)
+                observer.end(started, call, None, exc)
                 raise
-            client._completed(started, call, frame)  # raises the server's error, observed
+            observer.completed(started, call, frame)  # raises the server's error, observed
         except FlyMQError as exc:
             failures.append((call, exc))
     return failures

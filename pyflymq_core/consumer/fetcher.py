@@ -19,7 +19,7 @@ objects ``poll()`` hands out by
 list slicing; decryption and ``deserializer=`` run per record afterwards, only when configured
 (:mod:`pyflymq_core.consumer.records`).  FETCH requests are written to the connections directly
 (pipelining), so the fetcher reports them to the client's request counters and lifecycle hooks
-itself, through the client's own observation calls (``_observe_start`` / ``_observe_end``).
+itself, through the client's :class:`~pyflymq_core.client.observer.RequestObserver`.
 
 Not thread-safe: the consumer calls it under its own lock.
 """
@@ -115,13 +115,13 @@ class Fetcher:
 
     def _submit(self, state: PartitionState, now: float) -> None:
         call = calls.fetch(state.topic, state.partition, state.fetch_offset, state.fetch_size)
-        client = self.client
-        started = client._observe_start(call)
+        observer = self.client.observer
+        started = observer.start(call)
         try:
             conn = self._connection(state)
             pending = conn.submit(call.op, call.payload, timeout=self.request_timeout)
         except (ConnectionError, TimeoutError) as exc:
-            client._observe_end(started, call, None, exc)
+            observer.end(started, call, None, exc)
             self._failures.back_off(state, exc, now)
             return
         state.pending = pending
@@ -172,7 +172,7 @@ class Fetcher:
     def take_answered(self) -> None:
         """Take in every answered FETCH at the front of the queue (in order)."""
         inflight = self.inflight
-        client = self.client
+        observer = self.client.observer
         now = _monotonic()
         while inflight:
             state = inflight[0]
@@ -189,7 +189,7 @@ class Fetcher:
             try:
                 frame = pending.wait()
             except FlyMQError as exc:
-                client._observe_end(started, call, None, exc)
+                observer.end(started, call, None, exc)
                 if not isinstance(exc, (ConnectionError, TimeoutError)):
                     raise
                 self._failures.back_off(state, exc, now)
@@ -197,7 +197,7 @@ class Fetcher:
             try:
                 # The client's own completion: FETCH's reader decodes a well-formed answer in one
                 # pass (calls.decode_fetch); error answers and malformed frames raise; observed.
-                result = client._completed(started, call, frame)
+                result = observer.completed(started, call, frame)
             except OutOfStepError as exc:
                 pending.connection.close(str(exc))
                 self._failures.back_off(state, exc, now)

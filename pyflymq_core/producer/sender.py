@@ -405,7 +405,7 @@ class Sender:
             for fut in batch:
                 fut._attempts += 1  # the sender's own until pushed below: no lock needed
                 add(fut._frame)
-        observed = observe_writes(self.client, batches)
+        observed = observe_writes(self.client.observer, batches)
         error: FlyMQError | None = None
         pendings: list[PendingBatch] | None = None
         try:
@@ -509,9 +509,9 @@ class Sender:
         retries: list[RecordFuture],
     ) -> None:
         """Report the settled batches' answers to the client's counters and lifecycle hooks."""
-        client = self.client
+        observer = self.client.observer
         if batches[0].observed is None:
-            observe_failures(client, len(failed) + len(retries))
+            observe_failures(observer, len(failed) + len(retries))
             return
         for batch in batches:
             observed = batch.observed
@@ -522,9 +522,9 @@ class Sender:
                 error = batch.error or ProducerClosedError(
                     "the producer was closed before the server answered"
                 )
-                observe_answers(client, observed, ((None, error) for _ in observed))
+                observe_answers(observer, observed, ((None, error) for _ in observed))
             else:
-                observe_answers(client, observed, _outcomes(pending, batch.records))
+                observe_answers(observer, observed, _outcomes(pending, batch.records))
 
     def _await_answers(self, last: PendingBatch, deadline: float) -> bool:
         """Wait until every request of the batch ``last`` is answered, or it failed; ``False`` when

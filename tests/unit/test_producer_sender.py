@@ -22,6 +22,7 @@ import pytest
 
 from pyflymq_core.client import calls
 from pyflymq_core.client.connection import NotSentError
+from pyflymq_core.client.observer import RequestObserver
 from pyflymq_core.config import ProducerConfig
 from pyflymq_core.errors import (
     BufferFullError,
@@ -168,7 +169,16 @@ class _Config:
 
 
 class _Lifecycle:
-    active = False
+    """The plugins' lifecycle front door, without plugins (``active``: whether one listens)."""
+
+    def __init__(self, active: bool = False) -> None:
+        self.active = active
+
+    def before_request(self, client: Any, op: int, payload_size: int) -> None:
+        pass
+
+    def after_response(self, client: Any, op: int, answer: int | None, seconds: float, error: Any) -> None:
+        pass
 
 
 class FakeClient:
@@ -178,9 +188,7 @@ class FakeClient:
         self._metadata = _Metadata()
         self._value_encoder = None
         self._compress = False
-        self._lifecycle = _Lifecycle()
-        self._requests = 0
-        self._errors = 0
+        self.observer = RequestObserver(self, _Lifecycle())  # type: ignore[arg-type]
         self.connect_failures = 0
 
     def _primary_connection(self) -> FakeConnection:
@@ -460,46 +468,44 @@ def test_keyed_records_go_to_the_connection_their_key_routes_to() -> None:
 # --------------------------------------------------------------------------- lifecycle hooks
 
 
-class _ObservingClient(FakeClient):
-    """A client whose lifecycle has listeners: records what the producer reports."""
+class _RecordingObserver(RequestObserver):
+    """A client's observer with a listening plugin: records what the producer reports."""
 
-    def __init__(self, conn: FakeConnection) -> None:
-        super().__init__(conn)
-        self._lifecycle.active = True  # type: ignore[misc]
+    def __init__(self, client: Any) -> None:
+        super().__init__(client, _Lifecycle(active=True))  # type: ignore[arg-type]
         self.started: list[tuple[int, int, str | None, bytes | None]] = []
         self.ended: list[tuple[int, int | None, str | None]] = []
 
-    def _observe_start(self, call: Any) -> float:
-        self._requests += 1
+    def start(self, call: Any) -> float:
         self.started.append((call.op, len(call.payload), call.topic, call.key))
-        return time.monotonic()
+        return super().start(call)
 
-    def _observe_end(self, started: float, call: Any, frame: Any, error: BaseException | None) -> None:
-        if error is not None:
-            self._errors += 1
+    def end(self, started: float, call: Any, frame: Any, error: BaseException | None) -> None:
         self.ended.append(
             (call.op, None if frame is None else frame[0], None if error is None else type(error).__name__)
         )
+        super().end(started, call, frame, error)
 
 
 def test_each_produce_frame_goes_through_the_lifecycle_hooks() -> None:
     conn = FakeConnection(lambda f, a: "server:EOF" if f["value"] == b"bad" else "ok")
-    client = _ObservingClient(conn)
+    client = FakeClient(conn)
+    observer = client.observer = _RecordingObserver(client)
     producer = Producer(client, retry_backoff_ms=1)  # type: ignore[arg-type]
     producer.send("t", b"v1", key=b"k")
     producer.send("t", b"bad", on_error=lambda e: None)
     producer.send("t", b"v3")
     producer.close(timeout=5)
     frame_payload = len(encode_request_frame(*_produce_payload("t", b"v1", b"k"))) - 8
-    assert client.started[0] == (OpCode.PRODUCE, frame_payload, "t", b"k")
-    assert [s[2:] for s in client.started] == [("t", b"k"), ("t", None), ("t", None)]
+    assert observer.started[0] == (OpCode.PRODUCE, frame_payload, "t", b"k")
+    assert [s[2:] for s in observer.started] == [("t", b"k"), ("t", None), ("t", None)]
     produce, error = int(OpCode.PRODUCE), int(OpCode.ERROR)
-    assert client.ended == [
+    assert observer.ended == [
         (produce, produce, None),
         (produce, error, "PartitionFullError"),
         (produce, produce, None),
     ]
-    assert (client._requests, client._errors) == (3, 1)
+    assert (observer.requests, observer.errors) == (3, 1)
 
 
 def test_without_listeners_the_client_still_counts_the_records() -> None:
@@ -507,8 +513,8 @@ def test_without_listeners_the_client_still_counts_the_records() -> None:
     for value in (b"a", b"bad", b"c"):
         producer.send("t", value, on_error=lambda e: None)
     producer.close(timeout=5)
-    client = producer._client
-    assert (client._requests, client._errors) == (3, 1)  # type: ignore[attr-defined]
+    observer = producer._client.observer
+    assert (observer.requests, observer.errors) == (3, 1)
 
 
 def _produce_payload(topic: str, value: bytes, key: bytes) -> tuple[int, bytes]:
