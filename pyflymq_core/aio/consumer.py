@@ -44,10 +44,10 @@ from pyflymq_core.client.cluster import resolve_leader_address
 from pyflymq_core.config import ConsumerConfig
 from pyflymq_core.consumer.assignment import TopicPartition, subscription_topics
 from pyflymq_core.consumer.buffer import (
-    RECORD_OVERHEAD,
     FetchFailures,
     PartitionBuffer,
     first_failure,
+    records_bytes,
     take_round_robin,
 )
 from pyflymq_core.consumer.committer import CommitCallback
@@ -330,11 +330,7 @@ class AsyncConsumer:
                 continue  # a seek happened while this FETCH was in flight
             result = task.result()
             messages = result.messages
-            size = None
-            if messages:
-                first = messages[0]
-                estimate = len(messages) * (len(first.value) + len(first.key or b"") + RECORD_OVERHEAD)
-                size = (estimate, len(messages), self._fetch_size)
+            size = (records_bytes(messages), len(messages), self._fetch_size) if messages else None
             failed = None
             if pipeline is not None and messages:
                 messages, failed = pipeline.apply(messages)
