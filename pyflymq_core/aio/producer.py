@@ -67,6 +67,7 @@ from pyflymq_core.producer.policy import (
     close_timeout_error,
     delivery_error,
     flush_timeout_error,
+    frames_bytes,
     record_too_large_error,
     split_batches,
 )
@@ -732,7 +733,7 @@ class AsyncProducer:
             retried = sorted(self._retry, key=lambda r: r._seq)
             self._retry.clear()
             self._queue.extendleft(reversed(retried))
-            self._queued_bytes += sum(len(r._frame) for r in retried)
+            self._queued_bytes += frames_bytes(retried)
         queue = self._queue
         if not queue:
             await self._wait_wakeup()
@@ -800,7 +801,7 @@ class AsyncProducer:
         """No connection could be made: every queued record used up one attempt (none was sent)."""
         logger.warning("producer: no connection to FlyMQ (%s); retrying in %g s", error, self._backoff)
         give_up, failure = self._rule.no_server(error, (self._retry, self._queue))
-        self._queued_bytes = sum(len(r._frame) for r in self._queue)
+        self._queued_bytes = frames_bytes(self._queue)
         for record in give_up:
             self._give_up(record, failure)
         self._recovering = True

@@ -25,12 +25,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any
 
 from pyflymq_core.errors import BufferFullError, FlyMQError, ProducerClosedError
 from pyflymq_core.producer.future import FAILED, PENDING, SUCCEEDED, RecordFuture, decode_metadata_of
-from pyflymq_core.producer.policy import buffer_full_error, record_too_large_error, split_batches
+from pyflymq_core.producer.policy import (
+    buffer_full_error,
+    frames_bytes,
+    record_too_large_error,
+    split_batches,
+)
 
 __all__ = ["ProducerClosedError", "RecordAccumulator"]
 
@@ -323,17 +328,20 @@ class RecordAccumulator:
         left = sum(map(len, batches))
         for source in (self.retry, self.queue):
             count = min(left, len(source))
-            popleft = source.popleft
-            for _ in range(count):
-                popleft()
+            if count == len(source):
+                source.clear()
+            else:
+                popleft = source.popleft
+                for _ in repeat(None, count):
+                    popleft()
             left -= count
-        self.queued_bytes -= sum(len(fut._frame) for batch in batches for fut in batch)
+        self.queued_bytes -= frames_bytes(chain.from_iterable(batches))
         return batches
 
     def put_back(self, records: list[RecordFuture]) -> None:
         """Under the lock: return taken records to the front, in order (they were not sent)."""
         self.retry.extendleft(reversed(records))
-        self.queued_bytes += sum(len(fut._frame) for fut in records)
+        self.queued_bytes += frames_bytes(records)
 
     # ================================================================== receiver side
 
@@ -404,7 +412,7 @@ class RecordAccumulator:
                 if retries:
                     self.retried += len(retries)
                     self.retry.extend(retries)
-                    self.queued_bytes += sum(len(fut._frame) for fut in retries)
+                    self.queued_bytes += frames_bytes(retries)
                     self.recovering = True
                     self.retry_at = max(self.retry_at, _monotonic() + backoff_s)
             if batches:

@@ -19,6 +19,7 @@ live here once, so the two cannot drift apart:
 from __future__ import annotations
 
 from collections.abc import Iterable, MutableSequence, Sequence
+from operator import attrgetter
 from typing import Any, Protocol, TypeVar
 
 from pyflymq_core.client.connection import NotSentError
@@ -44,6 +45,7 @@ __all__ = [
     "close_timeout_error",
     "delivery_error",
     "flush_timeout_error",
+    "frames_bytes",
     "record_too_large_error",
     "split_batches",
 ]
@@ -63,6 +65,7 @@ class _Invalidates(Protocol):
 
 R = TypeVar("R", bound=_Framed)
 
+_frame_of = attrgetter("_frame")
 _PRODUCE_OP = int(OpCode.PRODUCE)
 _ERROR_OP = int(OpCode.ERROR)
 
@@ -158,6 +161,12 @@ def answer_error(op: int, flags: int, payload: bytes, topic: str) -> FlyMQError:
         text = decode_error_payload(flags, payload)["message"]
         return error_from_server(text, op=_PRODUCE_OP, topic=topic)
     return ProtocolError(f"response opcode 0x{op:02x} does not answer PRODUCE; the connection is out of step")
+
+
+def frames_bytes(records: Iterable[_Framed]) -> int:
+    """The bytes of queued records' frames, summed in C-level passes (the buffer accounting of
+    both producers runs it over every batch taken or put back)."""
+    return sum(map(len, map(_frame_of, records)))
 
 
 def split_batches(

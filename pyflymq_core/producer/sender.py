@@ -39,6 +39,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from pyflymq_core.client import calls
@@ -54,7 +55,7 @@ from pyflymq_core.producer.accumulator import (
 from pyflymq_core.producer.encoding import PRODUCE_OP
 from pyflymq_core.producer.future import RecordFuture
 from pyflymq_core.producer.observe import Observed, observe_answers, observe_failures, observe_writes
-from pyflymq_core.producer.policy import RetryRule, answer_error, split_batches
+from pyflymq_core.producer.policy import RetryRule, answer_error, frames_bytes, split_batches
 from pyflymq_core.protocol import Frame
 
 if TYPE_CHECKING:
@@ -341,7 +342,7 @@ class Sender:
         logger.warning("producer: no connection to FlyMQ (%s); retrying in %g s", error, self.backoff_s)
         with acc.lock:
             give_up, failure = self.rule.no_server(error, (acc.retry, acc.queue))
-            acc.queued_bytes = sum(len(f._frame) for f in (*acc.retry, *acc.queue))
+            acc.queued_bytes = frames_bytes(chain(acc.retry, acc.queue))
             callbacks = acc.fail(give_up, failure)
             acc.recovering = True
             acc.retry_at = _monotonic() + self.backoff_s

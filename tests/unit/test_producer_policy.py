@@ -20,7 +20,7 @@ from pyflymq_core.errors import (
     TimeoutError,
     TopicNotFoundError,
 )
-from pyflymq_core.producer.policy import RetryRule, answer_error
+from pyflymq_core.producer.policy import RetryRule, answer_error, frames_bytes, split_batches
 from pyflymq_core.protocol import OpCode, encode_response
 
 
@@ -87,9 +87,18 @@ def test_one_wrapper_per_lost_connection() -> None:
 
 
 class _Queued:
-    def __init__(self, attempts: int) -> None:
-        self._frame = b"x"
+    def __init__(self, attempts: int, frame: bytes = b"x") -> None:
+        self._frame = frame
         self._attempts = attempts
+
+
+def test_batches_close_at_the_byte_or_record_limit_and_their_bytes_add_up() -> None:
+    records = [_Queued(0, b"x" * size) for size in (40, 40, 30, 100, 5, 5, 5)]
+    batches = split_batches(records, batch_size=80, max_messages=2)
+    assert [[len(r._frame) for r in batch] for batch in batches] == [[40, 40], [30], [100], [5, 5], [5]]
+    assert split_batches(records, 80, 2, max_batches=2) == batches[:2]
+    assert frames_bytes(records) == 225 and frames_bytes([]) == 0
+    assert sum(frames_bytes(batch) for batch in batches) == 225
 
 
 def test_no_server_uses_up_one_attempt_of_every_queued_record() -> None:
