@@ -50,7 +50,7 @@ from pyflymq_core.consumer.buffer import (
     records_bytes,
     take_round_robin,
 )
-from pyflymq_core.consumer.committer import CommitCallback
+from pyflymq_core.consumer.committer import COMMIT_ATTEMPTS, CommitCallback, commits_to_resend
 from pyflymq_core.consumer.consumer import ConsumerClosedError, PartitionSpec, build_consumer_config
 from pyflymq_core.consumer.discovery import METADATA_RETRY_S, TopicDiscovery
 from pyflymq_core.consumer.offsets import end_offsets_plan, run_plan_async, start_offsets_plan
@@ -621,7 +621,7 @@ class AsyncConsumer:
         group = self._require_group("commit")
         client = self._client
         todo = list(offsets.items())
-        for attempt in (1, 2):
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
             outcomes = await asyncio.gather(
                 *(client._execute(calls.commit_offset(tp.topic, group, tp.partition, o)) for tp, o in todo),
                 return_exceptions=True,
@@ -631,14 +631,7 @@ class AsyncConsumer:
             ]
             if not failures:
                 break
-            first = failures[0][1]
-            retriable = [
-                item for item, error in failures if isinstance(error, (ConnectionError, TimeoutError))
-            ]
-            if attempt == 2 or len(retriable) != len(failures):
-                raise first
-            logger.info("committing %d offset(s) failed (%s); sending them again", len(retriable), first)
-            todo = retriable
+            todo = commits_to_resend(failures, attempt)
         self._committed.update(offsets)
         return offsets
 

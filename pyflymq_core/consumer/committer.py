@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as futures_wait
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyflymq_core.client import calls
 from pyflymq_core.client.calls import Call
@@ -27,7 +27,12 @@ from pyflymq_core.errors import ConnectionError, FlyMQError, TimeoutError
 if TYPE_CHECKING:
     from pyflymq_core.client.sync_client import FlyMQClient
 
-__all__ = ["CommitCallback", "Committer", "commit_offsets"]
+__all__ = ["COMMIT_ATTEMPTS", "CommitCallback", "Committer", "commit_offsets", "commits_to_resend"]
+
+T = TypeVar("T")
+
+#: A commit is sent at most this many times (see the module docstring).
+COMMIT_ATTEMPTS = 2
 
 logger = logging.getLogger("pyflymq.consumer")
 
@@ -40,15 +45,24 @@ def commit_offsets(
 ) -> None:
     """Store ``offsets`` for ``group_id`` (pipelined); raises the first failure."""
     todo = [calls.commit_offset(tp.topic, group_id, tp.partition, offset) for tp, offset in offsets.items()]
-    for attempt in (1, 2):
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
         failures = _send_commits(client, todo, timeout)
         if not failures:
             return
-        retriable = [call for call, error in failures if isinstance(error, (ConnectionError, TimeoutError))]
-        if attempt == 2 or len(retriable) != len(failures):
-            raise failures[0][1]
-        logger.info("committing %d offset(s) failed (%s); sending them again", len(retriable), failures[0][1])
-        todo = retriable
+        todo = commits_to_resend(failures, attempt)
+
+
+def commits_to_resend(failures: Sequence[tuple[T, BaseException]], attempt: int) -> list[T]:
+    """After attempt ``attempt`` of a commit, the commits to send again: those lost on the way
+    (connection loss, timeout) while attempts remain — COMMIT stores an absolute value, so a second
+    copy is harmless.  Raises the first failure when the commit fails for good: a server error, or
+    no attempt left.  The decision of both consumers (the I/O is theirs)."""
+    first = failures[0][1]
+    retriable = [item for item, error in failures if isinstance(error, (ConnectionError, TimeoutError))]
+    if attempt >= COMMIT_ATTEMPTS or len(retriable) != len(failures):
+        raise first
+    logger.info("committing %d offset(s) failed (%s); sending them again", len(retriable), first)
+    return retriable
 
 
 def _send_commits(
