@@ -59,10 +59,15 @@ from pyflymq_core.errors import (
 )
 from pyflymq_core.models import RecordMetadata
 from pyflymq_core.producer.encoding import encoder_for
-from pyflymq_core.producer.observe import Observed, observe_answers, observe_failures, observe_writes
+from pyflymq_core.producer.observe import (
+    Observed,
+    observe_answers,
+    observe_failures,
+    observe_writes,
+    record_outcomes,
+)
 from pyflymq_core.producer.policy import (
     abandon_errors,
-    answer_error,
     buffer_full_error,
     close_timeout_error,
     delivery_error,
@@ -627,12 +632,7 @@ class AsyncProducer:
         if batch.observed is None:
             observe_failures(observer, failures)
             return
-        outcomes: list[tuple[Frame | None, FlyMQError | None]] = [
-            (answer, None if answer[0] == _PRODUCE_ANSWER else answer_error(*answer, record.topic))
-            for record, answer in zip(batch.records, batch.answers, strict=False)
-        ]
-        outcomes += [(None, error)] * (len(batch.records) - len(outcomes))
-        observe_answers(observer, batch.observed, outcomes)
+        observe_answers(observer, batch.observed, record_outcomes(batch.records, batch.answers, error))
 
     def _record_failed(
         self, record: AsyncRecordFuture, error: FlyMQError, shown: dict[int, FlyMQError]

@@ -11,15 +11,19 @@ bumped once per write/batch.  Shared by the sync and asyncio producers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from pyflymq_core.client import calls
 from pyflymq_core.client.calls import Call
 from pyflymq_core.client.observer import RequestObserver
-from pyflymq_core.protocol import HEADER_SIZE, Frame
+from pyflymq_core.errors import FlyMQError
+from pyflymq_core.producer.policy import answer_error
+from pyflymq_core.protocol import HEADER_SIZE, Frame, OpCode
 
-__all__ = ["Observed", "observe_answers", "observe_failures", "observe_writes"]
+__all__ = ["Observed", "observe_answers", "observe_failures", "observe_writes", "record_outcomes"]
+
+_PRODUCE_OP = int(OpCode.PRODUCE)
 
 #: Per record written while hooks are active: the observation start time and the call reported.
 Observed = list[tuple[float, Call[Any]]]
@@ -66,3 +70,18 @@ def observe_failures(observer: RequestObserver, count: int) -> None:
     """Count ``count`` failed attempts of records that were not observed one by one."""
     if count:
         observer.failed(count)
+
+
+def record_outcomes(
+    records: Sequence[_Record], answers: Sequence[Frame], lost: FlyMQError | None
+) -> Iterator[tuple[Frame | None, FlyMQError | None]]:
+    """A settled batch's ``(answer frame, error)`` per record, for :func:`observe_answers`: the
+    answered prefix as the server answered (an acknowledgement, or the error it stands for), then
+    ``lost`` — why no answer came — for the rest."""
+    for frame, record in zip(answers, records, strict=False):
+        if frame[0] == _PRODUCE_OP:
+            yield frame, None
+        else:
+            yield frame, answer_error(frame[0], frame[1], frame[2], record.topic)
+    for _ in records[len(answers) :]:
+        yield None, lost

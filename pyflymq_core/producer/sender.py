@@ -38,7 +38,6 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from itertools import chain
 from typing import TYPE_CHECKING
 
@@ -54,9 +53,14 @@ from pyflymq_core.producer.accumulator import (
 )
 from pyflymq_core.producer.encoding import PRODUCE_OP
 from pyflymq_core.producer.future import RecordFuture
-from pyflymq_core.producer.observe import Observed, observe_answers, observe_failures, observe_writes
+from pyflymq_core.producer.observe import (
+    Observed,
+    observe_answers,
+    observe_failures,
+    observe_writes,
+    record_outcomes,
+)
 from pyflymq_core.producer.policy import RetryRule, answer_error, frames_bytes, split_batches
-from pyflymq_core.protocol import Frame
 
 if TYPE_CHECKING:
     from pyflymq_core.client.sync_client import FlyMQClient
@@ -101,22 +105,6 @@ def _unanswered_error(pending: PendingBatch) -> FlyMQError:
     if error is None:  # a batch is only done with every answer or with an error: never here
         error = ProtocolError(f"{pending!r} ended without an answer to every request")
     return error
-
-
-def _outcomes(
-    pending: PendingBatch, records: list[RecordFuture]
-) -> Iterator[tuple[Frame | None, FlyMQError | None]]:
-    """A settled batch's ``(answer frame, error)`` per record, for the lifecycle hooks."""
-    answered = pending.frames
-    for frame, fut in zip(answered, records, strict=False):  # the answered prefix
-        if frame[0] == PRODUCE_OP:
-            yield frame, None
-        else:
-            yield frame, answer_error(frame[0], frame[1], frame[2], fut.topic)
-    if len(answered) < len(records):
-        error = _unanswered_error(pending)
-        for _ in records[len(answered) :]:
-            yield None, error
 
 
 class Pipeline:
@@ -525,7 +513,9 @@ class Sender:
                 )
                 observe_answers(observer, observed, ((None, error) for _ in observed))
             else:
-                observe_answers(observer, observed, _outcomes(pending, batch.records))
+                records = batch.records
+                lost = _unanswered_error(pending) if len(pending.frames) < len(records) else None
+                observe_answers(observer, observed, record_outcomes(records, pending.frames, lost))
 
     def _await_answers(self, last: PendingBatch, deadline: float) -> bool:
         """Wait until every request of the batch ``last`` is answered, or it failed; ``False`` when
