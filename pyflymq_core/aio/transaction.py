@@ -76,9 +76,12 @@ class AsyncTransaction(TransactionCore):
         coordinator = self._is_coordinated(txn_id)
         built = self._produce_calls(txn_id, records)
         futures: list[asyncio.Future[Frame]] = []
+        started: list[float] = []
         unsent: FlyMQError | None = None
+        observer = client.observer
         try:
             for call in built:
+                started.append(observer.start(call))
                 futures.append(await conn.submit(call.op, call.payload, timeout=timeout))
         except FlyMQError as exc:
             unsent = exc  # what was written is awaited below; the rest was not sent
@@ -88,7 +91,7 @@ class AsyncTransaction(TransactionCore):
                 answers.append(await future)
             except FlyMQError as exc:
                 answers.append(exc)
-        outcomes = self._outcomes(built, answers, unsent)
+        outcomes = self._outcomes(built, answers, unsent, observer, started)
         rejected = self._rejected(txn_id, coordinator, records, outcomes)
         if rejected is not None:
             await self._abort(txn_id, conn)

@@ -35,13 +35,14 @@ from typing import TYPE_CHECKING, Any
 
 from pyflymq_core import validation as v
 from pyflymq_core.client import calls
-from pyflymq_core.client.calls import Call, complete
+from pyflymq_core.client.calls import Call
 from pyflymq_core.client.connection import NotSentError
 from pyflymq_core.errors import ConnectionError, FlyMQError, TimeoutError, TransactionError
 from pyflymq_core.models import RecordMetadata, TransactionResult
 
 if TYPE_CHECKING:
     from pyflymq_core.client.connection import Connection, PendingResponse
+    from pyflymq_core.client.observer import RequestObserver
     from pyflymq_core.client.sync_client import FlyMQClient
     from pyflymq_core.protocol import Frame
 
@@ -139,23 +140,31 @@ class TransactionCore:
 
     @staticmethod
     def _outcomes(
-        built: list[Call[RecordMetadata]], answers: list[Frame | FlyMQError], unsent: FlyMQError | None
+        built: list[Call[RecordMetadata]],
+        answers: list[Frame | FlyMQError],
+        unsent: FlyMQError | None,
+        observer: RequestObserver,
+        started: list[float],
     ) -> list[Outcome]:
-        """Each record's outcome from its answer (or error).
+        """Each record's outcome from its answer (or error), each request's end shown to the
+        client's ``observer`` (``started``: what its ``start`` returned, per request written).
 
         ``answers`` covers the records written, in order; ``unsent`` is the error of the write that
         failed next (that record gets it), and the records after it were never sent.
         """
         outcomes: list[Outcome] = []
-        for call, answer in zip(built, answers, strict=False):
+        for call, answer, began in zip(built, answers, started, strict=False):
             if isinstance(answer, FlyMQError):
+                observer.end(began, call, None, answer)
                 outcomes.append(answer)
                 continue
             try:
-                outcomes.append(complete(call, answer))
+                outcomes.append(observer.completed(began, call, answer))
             except FlyMQError as exc:
                 outcomes.append(exc)
         if unsent is not None and len(outcomes) < len(built):
+            if len(started) > len(outcomes):  # started, then its write failed
+                observer.end(started[len(outcomes)], built[len(outcomes)], None, unsent)
             outcomes.append(unsent)
             never = NotSentError(f"not sent: the transaction stopped at an earlier record ({unsent})")
             outcomes.extend([never] * (len(built) - len(outcomes)))
@@ -309,9 +318,12 @@ class Transaction(TransactionCore):
         built = self._produce_calls(txn_id, records)
         answers: list[Frame | FlyMQError] = []
         pendings: list[PendingResponse] = []
+        started: list[float] = []
         unsent: FlyMQError | None = None
+        observer = client.observer
         try:
             for call in built:
+                started.append(observer.start(call))
                 pendings.append(conn.submit(call.op, call.payload, timeout=timeout))
         except FlyMQError as exc:
             unsent = exc  # what was written is awaited below; the rest was not sent
@@ -320,7 +332,7 @@ class Transaction(TransactionCore):
                 answers.append(pending.wait(timeout))
             except FlyMQError as exc:
                 answers.append(exc)
-        outcomes = self._outcomes(built, answers, unsent)
+        outcomes = self._outcomes(built, answers, unsent, observer, started)
         rejected = self._rejected(txn_id, coordinator, records, outcomes)
         if rejected is not None:
             self._abort(txn_id, conn)

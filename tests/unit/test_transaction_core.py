@@ -17,6 +17,7 @@ import pytest
 from pyflymq import AsyncFlyMQClient, FlyMQClient
 from pyflymq_core.client import calls
 from pyflymq_core.client.connection import NotSentError
+from pyflymq_core.client.observer import RequestObserver
 from pyflymq_core.client.transactions import TransactionCore
 from pyflymq_core.errors import ConnectionError, TransactionError
 from pyflymq_core.models import RecordMetadata
@@ -32,19 +33,32 @@ def _answer(topic: str, offset: int) -> Frame:
     return Frame(*encode_response(OpCode.PRODUCE_TX, meta))
 
 
+class _NoPlugins:
+    active = False
+
+
+def _observer() -> RequestObserver:
+    return RequestObserver(None, _NoPlugins())  # type: ignore[arg-type]
+
+
 def test_outcomes_mark_the_failed_write_and_everything_after_it_as_not_sent() -> None:
     built = TransactionCore._produce_calls("txn-1", [("a", b"1"), ("b", b"2"), ("c", b"3"), ("d", b"4")])
     lost = ConnectionError("write failed")
-    outcomes = TransactionCore._outcomes(built, [_answer("a", 0)], lost)
+    observer = _observer()
+    # Two requests started (the second one's write failed), two never started.
+    started = [observer.start(call) for call in built[:2]]
+    outcomes = TransactionCore._outcomes(built, [_answer("a", 0)], lost, observer, started)
     assert isinstance(outcomes[0], RecordMetadata) and outcomes[0].offset == 0
     assert outcomes[1] is lost  # the write that failed: may or may not have arrived
     assert all(isinstance(o, NotSentError) for o in outcomes[2:])  # never written
+    assert (observer.requests, observer.errors) == (2, 1)
 
 
 def test_rejected_reports_none_when_every_record_was_accepted() -> None:
     records = [("a", b"1")]
     built = TransactionCore._produce_calls("txn-1", records)
-    outcomes = TransactionCore._outcomes(built, [_answer("a", 7)], None)
+    observer = _observer()
+    outcomes = TransactionCore._outcomes(built, [_answer("a", 7)], None, observer, [observer.start(built[0])])
     assert TransactionCore._rejected("txn-1", False, records, outcomes) is None
     assert TransactionCore._result("txn-1", False, outcomes).records[0].offset == 7
 
