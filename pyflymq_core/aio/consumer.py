@@ -42,7 +42,14 @@ from pyflymq_core import validation as v
 from pyflymq_core.client import calls
 from pyflymq_core.client.cluster import resolve_leader_address
 from pyflymq_core.config import ConsumerConfig
-from pyflymq_core.consumer.assignment import TopicPartition, subscription_topics
+from pyflymq_core.consumer.assignment import (
+    PartitionSpec,
+    TopicPartition,
+    not_assigned_error,
+    partition_specs,
+    subscription_topics,
+    topic_partition,
+)
 from pyflymq_core.consumer.buffer import (
     FetchFailures,
     PartitionBuffer,
@@ -51,7 +58,7 @@ from pyflymq_core.consumer.buffer import (
     take_round_robin,
 )
 from pyflymq_core.consumer.committer import COMMIT_ATTEMPTS, CommitCallback, commits_to_resend
-from pyflymq_core.consumer.consumer import ConsumerClosedError, PartitionSpec, build_consumer_config
+from pyflymq_core.consumer.consumer import ConsumerClosedError, build_consumer_config
 from pyflymq_core.consumer.discovery import METADATA_RETRY_S, TopicDiscovery
 from pyflymq_core.consumer.offsets import end_offsets_plan, run_plan_async, start_offsets_plan
 from pyflymq_core.consumer.records import build_pipeline
@@ -498,26 +505,10 @@ class AsyncConsumer:
     # ================================================================== positions
 
     def _state(self, spec: PartitionSpec, topic: str | None = None) -> _Partition:
-        if isinstance(spec, tuple):
-            tp = TopicPartition(str(spec[0]), int(spec[1]))
-        else:
-            if isinstance(spec, bool) or not isinstance(spec, int):
-                raise InvalidArgumentError(f"partition must be an int or (topic, partition), got {spec!r}")
-            if topic is None:
-                if len(self._topics) != 1:
-                    raise InvalidArgumentError(
-                        f"this consumer reads {len(self._topics)} topics; name the topic",
-                        hint="Pass topic=... or a (topic, partition) tuple.",
-                    )
-                topic = self._topics[0]
-            tp = TopicPartition(topic, spec)
+        tp = topic_partition(spec, topic, self._topics)
         state = self._states.get(tp)
         if state is None:
-            raise InvalidArgumentError(
-                f"partition {tp.partition} of {tp.topic!r} is not assigned to this consumer "
-                f"(assigned: {sorted(self._states)})",
-                hint="Check the topic's partition count and the consumer's partitions / member_index.",
-            )
+            raise not_assigned_error(tp, self._states)
         return state
 
     async def _partitions(self, partitions: Partitions) -> list[_Partition]:
@@ -526,13 +517,7 @@ class AsyncConsumer:
             await self._discover_pending(_monotonic(), now_or_never=True)
         if partitions is None:
             return list(self._order)
-        if isinstance(partitions, (int, TopicPartition)) or (
-            isinstance(partitions, tuple) and len(partitions) == 2 and isinstance(partitions[0], str)
-        ):
-            items: list[PartitionSpec] = [partitions]
-        else:
-            items = list(partitions)
-        return [self._state(item) for item in items]
+        return [self._state(item) for item in partition_specs(partitions)]
 
     async def _one(self, partition: PartitionSpec, topic: str | None) -> _Partition:
         await self.start()

@@ -22,8 +22,8 @@ never changes a topic's partition count, so an assignment, once computed, stays 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Union
 
 from pyflymq_core import validation as v
 from pyflymq_core.errors import InvalidArgumentError, PartitionNotFoundError
@@ -33,12 +33,16 @@ if TYPE_CHECKING:
     from pyflymq_core.models import ClusterMetadata
 
 __all__ = [
+    "PartitionSpec",
     "TopicPartition",
     "assign_partitions",
     "assigned_partitions",
     "check_partitions_exist",
+    "not_assigned_error",
     "owner_of",
+    "partition_specs",
     "subscription_topics",
+    "topic_partition",
 ]
 
 
@@ -47,6 +51,47 @@ class TopicPartition(NamedTuple):
 
     topic: str
     partition: int
+
+
+#: A partition argument: a partition number (single-topic consumers), a TopicPartition or a
+#: ``(topic, partition)`` tuple.
+PartitionSpec = Union[int, TopicPartition, tuple[str, int]]  # noqa: UP007 (a runtime alias on 3.10)
+
+
+def topic_partition(spec: PartitionSpec, topic: str | None, topics: Sequence[str]) -> TopicPartition:
+    """The partition a ``seek``/``position``/``committed`` argument names, for a consumer of
+    ``topics``: a bare number needs ``topic=`` unless the consumer reads a single topic."""
+    if isinstance(spec, tuple):
+        return TopicPartition(str(spec[0]), int(spec[1]))
+    if isinstance(spec, bool) or not isinstance(spec, int):
+        raise InvalidArgumentError(f"partition must be an int or (topic, partition), got {spec!r}")
+    if topic is None:
+        if len(topics) != 1:
+            raise InvalidArgumentError(
+                f"this consumer reads {len(topics)} topics; name the topic",
+                hint="Pass topic=... or a (topic, partition) tuple.",
+            )
+        topic = topics[0]
+    return TopicPartition(topic, spec)
+
+
+def partition_specs(partitions: PartitionSpec | Iterable[PartitionSpec]) -> list[PartitionSpec]:
+    """The partition arguments of ``pause``/``resume``/``seek_to_*``/``end_offsets``: one, or an
+    iterable of them (a ``(topic, partition)`` tuple is one, not two)."""
+    if isinstance(partitions, (int, TopicPartition)) or (
+        isinstance(partitions, tuple) and len(partitions) == 2 and isinstance(partitions[0], str)
+    ):
+        return [partitions]
+    return list(partitions)
+
+
+def not_assigned_error(tp: TopicPartition, assigned: Iterable[TopicPartition]) -> InvalidArgumentError:
+    """The error for a partition argument naming a partition the consumer does not read."""
+    return InvalidArgumentError(
+        f"partition {tp.partition} of {tp.topic!r} is not assigned to this consumer "
+        f"(assigned: {sorted(assigned)})",
+        hint="Check the topic's partition count and the consumer's partitions / member_index.",
+    )
 
 
 def subscription_topics(topics: str | Iterable[str] | None) -> list[str]:

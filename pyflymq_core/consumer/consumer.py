@@ -42,11 +42,18 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from operator import length_hint
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Union, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from pyflymq_core import validation as v
 from pyflymq_core.config import ConsumerConfig
-from pyflymq_core.consumer.assignment import TopicPartition, subscription_topics
+from pyflymq_core.consumer.assignment import (
+    PartitionSpec,
+    TopicPartition,
+    not_assigned_error,
+    partition_specs,
+    subscription_topics,
+    topic_partition,
+)
 from pyflymq_core.consumer.buffer import first_failure
 from pyflymq_core.consumer.committer import CommitCallback, Committer, commit_offsets
 from pyflymq_core.consumer.discovery import METADATA_RETRY_S, TopicDiscovery
@@ -75,10 +82,6 @@ _chain = itertools.chain.from_iterable
 
 #: How long one internal poll of the iterator waits (bounds how late it notices close()).
 ITER_WAIT_S = 0.1
-
-#: A partition argument: a partition number (single-topic consumers), a TopicPartition or a
-#: ``(topic, partition)`` tuple.
-PartitionSpec = Union[int, TopicPartition, tuple[str, int]]  # noqa: UP007 (a runtime alias on 3.10)
 
 
 def build_consumer_config(
@@ -425,38 +428,17 @@ class HighLevelConsumer:
         """The states named by ``partitions`` (``None`` = every assigned partition)."""
         if partitions is None:
             return list(self._fetcher.order)
-        if isinstance(partitions, (int, TopicPartition)) or (
-            isinstance(partitions, tuple) and len(partitions) == 2 and isinstance(partitions[0], str)
-        ):
-            items: list[PartitionSpec] = [partitions]
-        else:
-            items = list(partitions)
-        return [self._state(item) for item in items]
+        return [self._state(item) for item in partition_specs(partitions)]
 
     def _state(self, spec: PartitionSpec, topic: str | None = None) -> PartitionState:
-        if isinstance(spec, tuple):
-            tp = TopicPartition(str(spec[0]), int(spec[1]))
-        else:
-            if isinstance(spec, bool) or not isinstance(spec, int):
-                raise InvalidArgumentError(f"partition must be an int or (topic, partition), got {spec!r}")
-            if topic is None:
-                if len(self._topics) != 1:
-                    raise InvalidArgumentError(
-                        f"this consumer reads {len(self._topics)} topics; name the topic",
-                        hint="Pass topic=... or a (topic, partition) tuple.",
-                    )
-                topic = self._topics[0]
-            tp = TopicPartition(topic, spec)
-        state = self._fetcher.states.get(tp)
+        tp = topic_partition(spec, topic, self._topics)
+        states = self._fetcher.states
+        state = states.get(tp)
         if state is None and tp.topic in self._discovery.pending:
             self._discover(tp.topic)
-            state = self._fetcher.states.get(tp)
+            state = states.get(tp)
         if state is None:
-            raise InvalidArgumentError(
-                f"partition {tp.partition} of {tp.topic!r} is not assigned to this consumer "
-                f"(assigned: {sorted(self._fetcher.states)})",
-                hint="Check the topic's partition count and the consumer's partitions / member_index.",
-            )
+            raise not_assigned_error(tp, states)
         return state
 
     def _reset(self, states: list[PartitionState], offsets: Iterable[int]) -> None:

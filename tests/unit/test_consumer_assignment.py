@@ -12,8 +12,11 @@ from pyflymq_core.consumer.assignment import (
     assign_partitions,
     assigned_partitions,
     check_partitions_exist,
+    not_assigned_error,
     owner_of,
+    partition_specs,
     subscription_topics,
+    topic_partition,
 )
 from pyflymq_core.errors import ConfigurationError, InvalidArgumentError, PartitionNotFoundError
 from pyflymq_core.models import ClusterMetadata, PartitionMetadata, TopicMetadata
@@ -130,3 +133,33 @@ def test_both_consumers_refuse_missing_topics_the_same_way(topics: list[str] | N
     for consumer_class in (HighLevelConsumer, AsyncConsumer):
         with pytest.raises(InvalidArgumentError):
             consumer_class(None, topics)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- partition arguments
+
+
+def test_partition_arguments_name_one_topic_partition() -> None:
+    assert topic_partition(2, None, ["orders"]) == TopicPartition("orders", 2)
+    assert topic_partition(2, "other", ["orders", "other"]) == TopicPartition("other", 2)
+    assert topic_partition(("a", 1), None, ["a", "b"]) == TopicPartition("a", 1)
+    assert topic_partition(TopicPartition("b", 0), None, ["a", "b"]) == TopicPartition("b", 0)
+    with pytest.raises(InvalidArgumentError, match="reads 2 topics; name the topic"):
+        topic_partition(0, None, ["a", "b"])
+    for bad in (True, 1.5, "0"):
+        with pytest.raises(InvalidArgumentError, match="partition must be an int"):
+            topic_partition(bad, None, ["a"])  # type: ignore[arg-type]
+
+
+def test_one_or_many_partition_arguments() -> None:
+    assert partition_specs(3) == [3]
+    assert partition_specs(("t", 1)) == [("t", 1)]  # one (topic, partition), not two arguments
+    assert partition_specs(TopicPartition("t", 1)) == [TopicPartition("t", 1)]
+    assert partition_specs((0, 1)) == [0, 1]
+    assert partition_specs([("t", 0), 2]) == [("t", 0), 2]
+
+
+def test_a_partition_not_read_says_which_are() -> None:
+    error = not_assigned_error(TopicPartition("t", 5), {TopicPartition("t", 1), TopicPartition("t", 0)})
+    assert "partition 5 of 't' is not assigned" in str(error)
+    assert "TopicPartition(topic='t', partition=0), TopicPartition(topic='t', partition=1)" in str(error)
+    assert error.hint
