@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any
 
 from pyflymq_core import validation as v
 from pyflymq_core.client import calls
-from pyflymq_core.client.cluster import resolve_leader_address
 from pyflymq_core.config import ConsumerConfig
 from pyflymq_core.consumer.assignment import (
     PartitionSpec,
@@ -290,17 +289,13 @@ class AsyncConsumer:
     async def _connection(self, state: _Partition) -> AsyncConnection:
         client = self._client
         primary = await client._primary_connection()
-        if state.leader is None or client._metadata.standalone:
-            return primary
-        address = resolve_leader_address(state.leader, primary.address)
-        if address == primary.address:
+        address = client._read_address(state.leader, primary)
+        if address is None:
             return primary
         try:
             return await client._connection_to(address)
         except (ConnectionError, TimeoutError) as exc:
-            logger.info(
-                "leader %s of %s unreachable (%s); reading from %s", address, state.tp, exc, primary.label
-            )
+            client._leader_unreadable(address, exc, primary, state.tp)
             return primary
 
     async def _fetch(self, state: _Partition, offset: int, size: int) -> FetchResult:

@@ -502,6 +502,24 @@ class ClientBase(Generic[ConnT]):
     def _leader_unreachable(self, address: ServerAddress, exc: FlyMQError, primary: ConnT) -> None:
         logger.warning("partition leader %s unreachable (%s); sending to %s", address, exc, primary.label)
 
+    def _read_address(self, leader: str | None, primary: ConnT) -> ServerAddress | None:
+        """Where the consumers read a partition whose leader reported ``leader`` as its address:
+        that leader, or ``None`` for the bootstrap connection ``primary`` (a standalone server,
+        an unknown leader, or the bootstrap server itself).  FlyMQ serves reads from the local
+        node (SEMANTICS_NOTES #19), so the leader is the node that has the records."""
+        if leader is None or self._metadata.standalone:
+            return None
+        address = resolve_leader_address(leader, primary.address)
+        return None if address == primary.address else address
+
+    def _leader_unreadable(
+        self, address: ServerAddress, exc: FlyMQError, primary: ConnT, partition: object
+    ) -> None:
+        """A consumer reads ``partition`` through ``primary`` for now: its leader is unreachable."""
+        logger.info(
+            "leader %s of %s unreachable (%s); reading from %s", address, partition, exc, primary.label
+        )
+
     # -- keep-alive -----------------------------------------------------------------------------
 
     def _keepalive_due(self, idle_after: float) -> list[ConnT]:

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING
 
 from pyflymq_core.client import calls
 from pyflymq_core.client.calls import Call, OutOfStepError
-from pyflymq_core.client.cluster import resolve_leader_address
 from pyflymq_core.client.connection import Connection, PendingResponse
 from pyflymq_core.consumer.assignment import TopicPartition
 from pyflymq_core.consumer.buffer import FetchFailures, PartitionBuffer, take_round_robin
@@ -134,17 +133,13 @@ class Fetcher:
     def _connection(self, state: PartitionState) -> Connection:
         client = self.client
         primary = client._primary_connection()
-        if state.leader is None or client._metadata.standalone:
-            return primary
-        address = resolve_leader_address(state.leader, primary.address)
-        if address == primary.address:
+        address = client._read_address(state.leader, primary)
+        if address is None:
             return primary
         try:
             return client._connection_to(address)
         except (ConnectionError, TimeoutError) as exc:
-            logger.info(
-                "leader %s of %s unreachable (%s); reading from %s", address, state.tp, exc, primary.label
-            )
+            client._leader_unreadable(address, exc, primary, state.tp)
             return primary
 
     def wait_front(self, timeout: float) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pyflymq_core.client import cluster
@@ -88,3 +90,19 @@ def test_entries_expire_and_unknown_topics_expire_sooner(monkeypatch: pytest.Mon
 
 def test_route_entry_without_topic() -> None:
     assert RouteEntry(None, None, 0.0).leader_for_key(b"k") is None
+
+
+def test_consumers_read_a_partition_from_its_leader_unless_standalone() -> None:
+    from types import SimpleNamespace
+
+    from pyflymq_core.client.base import ClientBase
+
+    client: Any = SimpleNamespace(_metadata=MetadataCache(60))  # the decision needs only the cache
+    read_address = ClientBase._read_address
+    primary: Any = SimpleNamespace(address=ServerAddress("broker.example", 9092, "flymq"))
+    assert read_address(client, None, primary) is None  # leader unknown: the bootstrap server
+    client._metadata.put_metadata(_metadata("node1", ["10.0.0.7:9093", ":9092"]))
+    assert read_address(client, "10.0.0.7:9093", primary) == ServerAddress("10.0.0.7", 9093, "flymq")
+    assert read_address(client, ":9092", primary) is None  # the bootstrap server itself
+    client._metadata.put_metadata(_metadata("standalone", [":9092"]))
+    assert read_address(client, "10.0.0.7:9093", primary) is None  # standalone: one server
