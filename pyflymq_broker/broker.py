@@ -26,6 +26,7 @@ from pyflymq_broker.log import TopicStore
 from pyflymq_broker.schemas import SchemaRegistry
 from pyflymq_broker.security import SecurityStore
 from pyflymq_broker.session import Session
+from pyflymq_broker.topology import Topology
 from pyflymq_broker.transactions import TransactionCoordinator
 from pyflymq_core.errors import ProtocolError
 from pyflymq_core.protocol import RAW_UNFLAGGED, decompress_payload, encode_response
@@ -38,7 +39,7 @@ Clock = Callable[[], float]
 
 
 class Broker:
-    """A protocol-faithful, in-memory FlyMQ 1.26.11 server.
+    """A protocol-faithful, in-memory FlyMQ 1.26.11 server (standalone, or a single-node cluster).
 
     ``clock`` returns Unix time in seconds (default :func:`time.time`); ``id_factory`` makes audit
     event ids (default: random UUIDs). Thread-safe: every public method takes the broker's lock.
@@ -57,7 +58,9 @@ class Broker:
         self._last_ns = 0
         self._session_ids = itertools.count(1)
         cfg = self.config
-        self.topics = TopicStore(cfg.partition_record_limit)
+        #: Standalone or single-node Raft cluster, fixed at start-up like the server's.
+        self.topology = Topology.of(cfg)
+        self.topics = TopicStore(cfg.partition_record_limit, self.topology.auto_create_partitions)
         self.groups = GroupStore()
         self.schemas = SchemaRegistry()
         self.security: SecurityStore | None = None

@@ -1,9 +1,10 @@
-"""CLUSTER_METADATA of a standalone server (spec §10.1).
+"""CLUSTER_METADATA (spec §10.1): every partition led by this node.
 
-Standalone, the server answers ``cluster_id = "standalone"`` and, for every partition, itself as
-leader: ``leader_id`` = node id, ``leader_addr`` = the configured ``bind_addr`` verbatim (``":9092"``
-by default, without a host), epoch 1, state ``online``, replicas = ISR = [node id]. Raft and
-multi-node clusters are not simulated.
+Both topologies the broker simulates have one node, which leads every partition: ``leader_id`` =
+node id, epoch 1, state ``online``, replicas = ISR = [node id]. Only ``cluster_id`` (``"standalone"``
+or, in cluster mode, the node id) and ``leader_addr`` (``bind_addr`` verbatim, ``":9092"`` by
+default; in cluster mode ``advertise_addr`` when set) depend on the topology: the caller passes
+them (see :class:`~pyflymq_broker.topology.Topology`). Multi-node clusters are not simulated.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def _topic_entry(name: str, partitions: int, node_id: str, leader_addr: str) -> 
     }
 
 
-def cluster_metadata(topics: TopicStore, topic: str, node_id: str, leader_addr: str) -> dict[str, Any]:
+def cluster_metadata(
+    topics: TopicStore, topic: str, *, cluster_id: str, node_id: str, leader_addr: str
+) -> dict[str, Any]:
     """The response fields; ``topic == ""`` lists every topic (internal ``__`` ones included)."""
     if topic:
         found = topics.get(topic)
@@ -47,4 +50,4 @@ def cluster_metadata(topics: TopicStore, topic: str, node_id: str, leader_addr: 
             t = topics.get(name)
             assert t is not None
             entries.append(_topic_entry(name, len(t.partitions), node_id, leader_addr))
-    return {"cluster_id": "standalone", "topics": entries}
+    return {"cluster_id": cluster_id, "topics": entries}

@@ -11,7 +11,6 @@ case-insensitively (Go's ``encoding/json`` rule).
 from __future__ import annotations
 
 import json
-import logging
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,8 +19,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["AuthSettings", "BrokerConfig"]
-
-logger = logging.getLogger("pyflymq.broker")
 
 #: The real server refuses a request payload above this many bytes (it closes the connection).
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -44,7 +41,8 @@ class BrokerConfig(BaseModel):
     """Everything that changes what the broker answers.
 
     ``bind_addr`` is only reported (CLUSTER_METADATA ``leader_addr`` is the configured bind address
-    verbatim, as on the real server); the TCP server decides where it actually listens.
+    verbatim, as on the real server; in cluster mode ``advertise_addr`` wins when set); the TCP
+    server decides where it actually listens.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -52,8 +50,10 @@ class BrokerConfig(BaseModel):
     node_id: str = "flymq-embedded"
     bind_addr: str = ":9092"
     advertise_addr: str = ""
-    #: Non-empty on the real server means Raft cluster mode, which the broker does not simulate.
+    #: Non-empty selects Raft cluster mode, simulated as a single-node cluster (docs/broker.md).
     cluster_addr: str = ""
+    #: Other Raft nodes; a multi-node cluster is not simulated (a warning, then single-node).
+    peers: tuple[str, ...] = ()
     auth: AuthSettings = Field(default_factory=AuthSettings)
     schema_enabled: bool = True
     dlq_enabled: bool = True
@@ -116,12 +116,17 @@ class BrokerConfig(BaseModel):
                 raise ValueError(f"configuration key {key!r} must be an integer, not {value!r}")
             if kind is str and not isinstance(value, str):
                 raise ValueError(f"configuration key {key!r} must be a string, not {value!r}")
+            if kind is list:
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ValueError(f"configuration key {key!r} must be a list of strings, not {value!r}")
+                value = tuple(value)
             target[key] = value
 
         put(values, "node_id", _get(data, "node_id"), str)
         put(values, "bind_addr", _get(data, "bind_addr"), str)
         put(values, "advertise_addr", _get(data, "advertise_addr"), str)
         put(values, "cluster_addr", _get(data, "cluster_addr"), str)
+        put(values, "peers", _get(data, "peers"), list)
         put(values, "data_dir", _get(data, "data_dir"), str)
         section = _section(data, "auth")
         for key, kind in (
@@ -157,14 +162,7 @@ class BrokerConfig(BaseModel):
         if values["data_dir"] is not None and "<" in values["data_dir"]:
             # The transcripts' profiles carry placeholders such as "<fresh-empty-dir>/data".
             values["data_dir"] = None
-        config = cls(**values)
-        if config.cluster_addr:
-            logger.warning(
-                "cluster_addr=%r selects Raft cluster mode on the real server; the embedded broker "
-                "always behaves as a standalone server",
-                config.cluster_addr,
-            )
-        return config
+        return cls(**values)
 
     def tls_files(self) -> tuple[str | None, str | None]:
         """``(cert, key)`` when the configuration enables TLS, else ``(None, None)``."""

@@ -64,9 +64,13 @@ class Topic:
 class TopicStore:
     """Every topic of the broker, with the server's create/delete/produce rules."""
 
-    def __init__(self, record_limit: int | None = None) -> None:
+    def __init__(self, record_limit: int | None = None, auto_create_partitions: int = 1) -> None:
+        """``auto_create_partitions``: 1 on a standalone server, 6 in cluster mode (see topology)."""
+        if auto_create_partitions < 1:
+            raise ValueError(f"auto-created topics need at least one partition, got {auto_create_partitions}")
         self._topics: dict[str, Topic] = {}
         self._record_limit = record_limit
+        self._auto_create_partitions = auto_create_partitions
         self.append_listeners: list[AppendListener] = []
 
     def __contains__(self, name: str) -> bool:
@@ -108,10 +112,15 @@ class TopicStore:
         return sum(p.highest_offset + 1 for p in topic.partitions)
 
     def produce(self, name: str, key: bytes, value: bytes) -> tuple[int, int]:
-        """Append a record, auto-creating the topic with 1 partition. Returns (partition, offset)."""
+        """Append a record, auto-creating a missing topic (every produce path of the server does).
+
+        Returns (partition, offset). The auto-created topic gets the store's
+        ``auto_create_partitions`` (1 standalone, 6 in cluster mode).
+        """
         topic = self._topics.get(name)
         if topic is None:
-            topic = self._topics[name] = Topic(name, [Partition()])
+            partitions = [Partition() for _ in range(self._auto_create_partitions)]
+            topic = self._topics[name] = Topic(name, partitions)
         index = topic.pick_partition(key)
         part = topic.partitions[index]
         if self._record_limit is not None and len(part.records) >= self._record_limit:

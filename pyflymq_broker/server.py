@@ -311,20 +311,21 @@ class BrokerServer:
     def _advertise_bound_address(self) -> None:
         """Make the broker report where it really listens.
 
-        The broker reports its configured ``bind_addr`` (CLUSTER_METADATA ``leader_addr``), and
-        clients route by it; on an ephemeral port the configured one would send them elsewhere.
-        A configured address that already names this port (``":9092"`` included) is kept verbatim,
-        as the real server reports it.
+        The broker reports a configured address as CLUSTER_METADATA ``leader_addr`` (``bind_addr``;
+        in cluster mode ``advertise_addr`` when set), and clients route by it; on an ephemeral port
+        the configured one would send them elsewhere. A configured address that already names this
+        port (``":9092"`` included) is kept verbatim, as the real server reports it.
         """
         broker = self.broker
-        configured = broker.config.bind_addr
+        field = broker.topology.leader_addr_field(broker.config)
+        configured = broker.topology.leader_addr(broker.config)
         host, _, port = configured.rpartition(":")
         host = host.strip("[]")
         if port.isdigit() and int(port) == self.port and host in ("", self._bound_host):
             return
         with broker.lock:
-            broker.config = broker.config.model_copy(update={"bind_addr": self.address})
-        logger.debug("broker reports bind_addr %s (configured %r)", self.address, configured)
+            broker.config = broker.config.model_copy(update={field: self.address})
+        logger.debug("broker reports %s %s (configured %r)", field, self.address, configured)
 
     async def serve(self) -> None:
         """Start (if needed) and serve until :meth:`request_stop`, ``stop()`` or cancellation."""

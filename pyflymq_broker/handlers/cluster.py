@@ -11,10 +11,16 @@ __all__ = ["cluster_metadata"]
 
 
 def cluster_metadata(ctx: Context, payload: bytes) -> dict[str, Any]:
-    """CLUSTER_METADATA: a one-node cluster whose leader is the configured ``bind_addr``.
+    """CLUSTER_METADATA: this node leads every partition; ids and address follow the topology.
 
     No auth check, as on the server: clients call it before they authenticate, to route requests.
     """
     req = ctx.decode_coded(payload, "invalid request: ")
-    config = ctx.broker.config
-    return build_metadata(ctx.broker.topics, req.get("topic", ""), config.node_id, config.bind_addr)
+    config, topology = ctx.broker.config, ctx.broker.topology
+    return build_metadata(
+        ctx.broker.topics,
+        req.get("topic", ""),
+        cluster_id=topology.cluster_id(config),
+        node_id=config.node_id,
+        leader_addr=topology.leader_addr(config),
+    )

@@ -6,6 +6,7 @@ from typing import Any
 
 from pyflymq_broker.errors import BrokerError
 from pyflymq_broker.handlers.context import Context
+from pyflymq_broker.raft_apply import propose
 from pyflymq_broker.schemas import REGISTER_TYPES
 from pyflymq_core.errors import ProtocolError
 from pyflymq_core.protocol import decode_request
@@ -21,13 +22,27 @@ __all__ = [
 
 
 def register_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
-    """REGISTER_SCHEMA: store the next version of a named schema; the answer carries the version."""
+    """REGISTER_SCHEMA: store the next version of a named schema; the answer carries the version.
+
+    The type is checked before anything is proposed, so a bad type is an error in both modes. In
+    cluster mode an invalid or incompatible definition is answered as a success (the Raft apply
+    fails unseen) whose version is the name's latest stored one, or 1 when there is none: the
+    server reads the registry for the version after proposing.
+    """
     req = ctx.decode(payload)
-    type_ = req["type"]
+    name, type_ = req["name"], req["type"]
     if type_ not in REGISTER_TYPES:
         raise BrokerError.flagged(f"unsupported schema type: {type_}")
-    version = ctx.broker.schemas.register(req["name"], type_, req["schema"])
-    return {"name": req["name"], "type": type_, "version": version}
+    registry = ctx.broker.schemas
+    version = propose(
+        ctx.broker.topology,
+        f"REGISTER_SCHEMA {name!r}",
+        lambda: registry.register(name, type_, req["schema"]),
+    )
+    if version is None:
+        latest = registry.latest(name)
+        version = latest.version if latest is not None else 1
+    return {"name": name, "type": type_, "version": version}
 
 
 def get_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
@@ -85,7 +100,15 @@ def produce_with_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def delete_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
-    """DELETE_SCHEMA: remove one version; the name disappears with its last version."""
+    """DELETE_SCHEMA: remove one version; the name disappears with its last version.
+
+    In cluster mode a missing version is answered ``OK`` too (the Raft apply fails unseen).
+    """
     req = ctx.decode(payload)
-    ctx.broker.schemas.delete(req["topic"], req["version"])
+    name, version = req["topic"], req["version"]
+    propose(
+        ctx.broker.topology,
+        f"DELETE_SCHEMA {name!r} v{version}",
+        lambda: ctx.broker.schemas.delete(name, version),
+    )
     return {"success": True, "message": "OK"}

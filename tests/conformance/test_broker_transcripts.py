@@ -1,7 +1,8 @@
 """Replay every golden transcript against the embedded broker and compare its answers.
 
 Each scenario runs on a fresh :class:`~pyflymq_broker.Broker` built from the scenario's server
-profile (``tests/transcripts/profiles/<profile>.json``), with one
+profile (``tests/transcripts/profiles/<profile>.json``; ``raft-single`` names a ``cluster_addr``
+and so runs the broker in single-node cluster mode), with one
 :class:`~pyflymq_broker.Session` per transcript ``connection``. Requests are sent as the exact
 bytes captured (``payload_hex`` behind a rebuilt header, or ``raw_hex``), re-encoded only where a
 ``from_previous`` substitution applies (the transaction id the broker itself handed out).
@@ -15,7 +16,8 @@ would describe a dead server and are not replayed (every crash is currently the 
 
 Not replayed (listed so the skip is visible in the report):
 
-* profiles ``raft-single`` and ``cluster-3node``: Raft and multi-node clusters are not simulated;
+* profile ``cluster-3node``: multi-node clusters are not simulated (three nodes that each believe
+  they lead partition 0, unreplicated logs, ``not leader`` redirects);
 * ``tls_port_plaintext_client`` step 1: a plaintext client on a TLS port fails the TLS handshake,
   which is the TLS server's job, not the state machine's (step 2 is replayed).
 
@@ -40,7 +42,7 @@ from pyflymq_core.protocol import decode_request, decode_response, encode_header
 
 TRANSCRIPTS = Path(__file__).resolve().parent.parent / "transcripts"
 PROFILES = TRANSCRIPTS / "profiles"
-NOT_SIMULATED_PROFILES = {"raft-single", "cluster-3node"}
+NOT_SIMULATED_PROFILES = {"cluster-3node"}
 SKIPPED_STEPS = {
     ("tls_port_plaintext_client", 1): "a plaintext client on the TLS port fails the TLS handshake "
     "(transport layer, not the broker state machine)",
@@ -299,9 +301,10 @@ def test_broker_matches_transcript(scenario: str) -> None:
 
 
 @pytest.mark.parametrize("scenario", NOT_REPLAYED)
-def test_cluster_profiles_are_not_simulated(scenario: str) -> None:
+def test_multi_node_profiles_are_not_simulated(scenario: str) -> None:
     pytest.skip(
-        f"{scenario}: profile {SCENARIOS[scenario][0]['server_profile']} (Raft/cluster) is not simulated"
+        f"{scenario}: profile {SCENARIOS[scenario][0]['server_profile']} (multi-node cluster) "
+        "is not simulated"
     )
 
 
@@ -310,3 +313,5 @@ def test_every_transcript_file_was_loaded() -> None:
     areas = {"topics", "produce_consume", "fetch", "consumer_groups", "schemas", "auth", "audit", "framing"}
     assert areas <= files
     assert len(REPLAYABLE) >= 60
+    raft_single = {name for name, steps in SCENARIOS.items() if steps[0]["server_profile"] == "raft-single"}
+    assert len(raft_single) >= 3 and raft_single <= set(REPLAYABLE)
