@@ -53,7 +53,6 @@ from pyflymq_core.consumer.buffer import (
     FetchFailures,
     PartitionBuffer,
     first_failure,
-    records_bytes,
     take_round_robin,
 )
 from pyflymq_core.consumer.committer import COMMIT_ATTEMPTS, CommitCallback, commits_to_resend
@@ -92,7 +91,7 @@ class _Partition(PartitionBuffer):
 
     def __init__(self, tp: TopicPartition, offset: int, leader: str | None, fetch_size: int) -> None:
         super().__init__(tp, offset, leader, fetch_size)
-        self.task: asyncio.Task[FetchResult] | None = None
+        self.task: asyncio.Task[tuple[FetchResult, int]] | None = None
         self.task_epoch = 0
 
 
@@ -298,9 +297,14 @@ class AsyncConsumer:
             client._leader_unreadable(address, exc, primary, state.tp)
             return primary
 
-    async def _fetch(self, state: _Partition, offset: int, size: int) -> FetchResult:
+    async def _fetch(self, state: _Partition, offset: int, size: int) -> tuple[FetchResult, int]:
+        """One FETCH on the partition's connection: its result and the answer's payload size (to
+        size the next one, as the sync fetcher does).  No retry here: a lost connection pauses
+        the partition (:class:`FetchFailures`), and the next FETCH reconnects."""
         call = calls.fetch(state.topic, state.partition, offset, size)
-        return await self._client._execute(call, await self._connection(state))
+        client = self._client
+        started, frame = await client._answer(await self._connection(state), call)
+        return client.observer.completed(started, call, frame), len(frame[2])
 
     def _send_fetches(self, now: float) -> None:
         """Start a FETCH for every partition with none in flight and room to buffer."""
@@ -330,9 +334,9 @@ class AsyncConsumer:
                 continue
             if state.task_epoch != state.epoch:
                 continue  # a seek happened while this FETCH was in flight
-            result = task.result()
+            result, answer_bytes = task.result()
             messages = result.messages
-            size = (records_bytes(messages), len(messages), self._fetch_size) if messages else None
+            size = (answer_bytes, len(messages), self._fetch_size)
             failed = None
             if pipeline is not None and messages:
                 messages, failed = pipeline.apply(messages)

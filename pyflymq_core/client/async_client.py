@@ -66,7 +66,7 @@ from pyflymq_core.models import (
     ValidationResult,
     WhoAmI,
 )
-from pyflymq_core.protocol import OpCode
+from pyflymq_core.protocol import Frame, OpCode
 from pyflymq_transports.base import AsyncTransport, ServerAddress, TransportOptions
 
 if TYPE_CHECKING:
@@ -333,14 +333,20 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
 
     async def _attempt(self, conn: AsyncConnection, call: Call[T]) -> T:
         """One observed attempt of ``call`` on ``conn`` (counters, lifecycle hooks; no policy)."""
+        started, frame = await self._answer(conn, call)
+        return self.observer.completed(started, call, frame)
+
+    async def _answer(self, conn: AsyncConnection, call: Call[Any]) -> tuple[float, Frame]:
+        """Send ``call`` on ``conn`` and wait for its answer, observed but not completed: the
+        observation start time and the answer frame, whose server error :meth:`RequestObserver.completed`
+        raises.  The consumer uses it to size its next FETCH by the answer's bytes."""
         observer = self.observer
         started = observer.start(call)
         try:
-            frame = await conn.request(call.op, call.payload, self._request_timeout, call.compress)
+            return started, await conn.request(call.op, call.payload, self._request_timeout, call.compress)
         except FlyMQError as exc:
             observer.end(started, call, None, exc)
             raise
-        return observer.completed(started, call, frame)
 
     async def _execute(self, call: Call[T], conn: AsyncConnection | None = None) -> T:
         """Send ``call`` and return its result: the policy loop of the sync client (attempts on

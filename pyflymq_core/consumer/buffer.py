@@ -26,7 +26,6 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Sequence
-from operator import attrgetter
 from typing import TypeVar
 
 from pyflymq_core.consumer.assignment import TopicPartition
@@ -43,7 +42,6 @@ __all__ = [
     "PartitionBuffer",
     "fetch_size_for",
     "first_failure",
-    "records_bytes",
     "records_cap",
     "take_round_robin",
 ]
@@ -66,8 +64,6 @@ MIN_RECORDS_CAP = 100
 
 logger = logging.getLogger("pyflymq.consumer")
 
-_value_of = attrgetter("value")
-_key_of = attrgetter("key")
 _gc_threshold = gc.get_threshold
 _gc_enabled = gc.isenabled
 
@@ -91,15 +87,6 @@ def fetch_size_for(answer_bytes: int, count: int, max_messages: int) -> int:
         return max_messages
     per_record = max(answer_bytes // count, RECORD_OVERHEAD)
     return max(1, min(max_messages, FETCH_TARGET_BYTES // per_record, records_cap()))
-
-
-def records_bytes(messages: Sequence[ConsumedMessage]) -> int:
-    """The wire size of ``messages`` as a FETCH answer carries them (for :func:`fetch_size_for`
-    where the answer's own length is not at hand): every key and value counted, in C-level passes,
-    so one small record among large ones cannot make the next FETCH ask for far too much."""
-    values = sum(map(len, map(_value_of, messages)))
-    keys = sum(map(len, filter(None, map(_key_of, messages))))
-    return values + keys + RECORD_OVERHEAD * len(messages)
 
 
 class PartitionBuffer:

@@ -10,7 +10,7 @@ from pyflymq_core.client import calls
 from pyflymq_core.client.calls import complete, decode_fetch
 from pyflymq_core.consumer import buffer
 from pyflymq_core.consumer.assignment import TopicPartition
-from pyflymq_core.consumer.buffer import FETCH_TARGET_BYTES, fetch_size_for, records_bytes, records_cap
+from pyflymq_core.consumer.buffer import FETCH_TARGET_BYTES, fetch_size_for, records_cap
 from pyflymq_core.consumer.fetcher import Fetcher, PartitionState
 from pyflymq_core.models import ConsumedMessage
 from pyflymq_core.protocol import Frame, encode_response
@@ -40,16 +40,6 @@ def test_fast_decode_equals_the_clients_generic_decode(
     assert got_next == generic.next_offset == next_offset
     assert messages == generic.messages
     assert all(m.key is None for m, (_, k, _) in zip(messages, items, strict=True) if not k)
-
-
-@given(items=records)
-def test_records_bytes_is_the_answers_size_of_the_records(items: list[tuple[int, bytes, bytes]]) -> None:
-    # The asyncio consumer sizes its next FETCH from the records (it has no answer frame at hand):
-    # exactly the bytes the sync consumer measures on the answer, less its 12-byte head.
-    payload = _payload(items)
-    decoded = decode_fetch(payload, "orders", 0)
-    assert decoded is not None
-    assert records_bytes(decoded[0]) == len(payload) - 12
 
 
 def test_malformed_answers_are_left_to_the_generic_decoder() -> None:
