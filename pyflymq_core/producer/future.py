@@ -63,10 +63,10 @@ def decode_metadata_of(futures: list[RecordFuture]) -> None:
     """Decode the acknowledgements of many succeeded futures at once, before their ``on_success``
     callbacks run: the replies of each topic go through its template's
     :meth:`~pyflymq_core.protocol.fastpath.ProduceTemplate.decode_replies` and
-    :func:`~pyflymq_core.models.fast_models`, about half the cost of decoding them one by one
-    (``bench/producer.py``, the callback scenario).  Futures already decoded, not succeeded, or
-    whose reply has another shape are left alone: :attr:`RecordFuture.metadata` decodes those
-    on access, with the usual errors."""
+    :func:`~pyflymq_core.models.fast_models`, a quarter to a half cheaper than decoding them one
+    by one (2.8 → 2.0 µs per callback with the collector on, 3.0 → 1.5 with it off, batches of
+    75).  Futures already decoded, not succeeded, or whose reply has another shape are left alone:
+    :attr:`RecordFuture.metadata` decodes those on access, with the usual errors."""
     todo = [fut for fut in futures if fut._payload is not None and fut._metadata is None]
     if not todo:
         return
@@ -82,7 +82,7 @@ def decode_metadata_of(futures: list[RecordFuture]) -> None:
         template = _produce_template(topic) or calls.template_for(topic)
         if template is None:
             continue
-        dicts = template.decode_replies([fut._payload for fut in group])  # type: ignore[misc]
+        dicts = template.decode_replies([fut._payload or b"" for fut in group])  # all set (todo)
         if dicts is None:
             continue
         for fut, metadata in zip(group, fast_models(RecordMetadata, dicts, _RECORD_FIELDS), strict=True):
