@@ -34,6 +34,11 @@ __all__ = ["ProduceTemplate"]
 _PRODUCE = int(OpCode.PRODUCE)
 _NO_PARTITION = struct.pack(">i", -1)
 _pack_u32 = struct.Struct(">I").pack
+_join = b"".join
+#: From this value size on, joining the frame copies less than concatenating (one copy of the value
+#: instead of two); below it the concatenation is faster (0.38 vs 0.51 µs at 100 B, 0.53 vs 0.42 at
+#: 1 KiB, 2.1 vs 1.4 at 16 KiB on the reference machine).
+_JOIN_FROM = 512
 #: The PRODUCE reply after its topic: i32 partition | u64 offset | i64 timestamp | i32 key_size |
 #: i32 value_size.
 _REPLY_REST = struct.Struct(">iQqii")
@@ -87,7 +92,9 @@ class ProduceTemplate:
         head = self._pack(
             MAGIC, VERSION, _PRODUCE, FLAG_BINARY, self._overhead + size, self._length, self._encoded, 0, size
         )
-        return head + value + _NO_PARTITION
+        if size < _JOIN_FROM:
+            return head + value + _NO_PARTITION
+        return _join((head, value, _NO_PARTITION))  # one copy of the value instead of two
 
     def frame_keyed(self, key: bytes, value: bytes) -> bytes:
         """The whole request frame producing ``value`` under ``key`` (already UTF-8 bytes).

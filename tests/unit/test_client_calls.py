@@ -412,7 +412,7 @@ def test_produce_checks_every_record_even_for_a_topic_already_used() -> None:
 
 
 @pytest.mark.parametrize("topic", ["t", "orders.v1", "ünïcode-tøpic", "x" * 300])
-@pytest.mark.parametrize("value", [b"", b"v", bytes(range(256)) * 5])
+@pytest.mark.parametrize("value", [b"", b"v", b"x" * 511, b"x" * 512, bytes(range(256)) * 5])
 def test_produce_template_frames_are_the_generic_encoding(topic: str, value: bytes) -> None:
     template = ProduceTemplate(topic)
     payload = encode_request(OpCode.PRODUCE, {"topic": topic, "key": b"", "value": value, "partition": -1})
@@ -422,7 +422,7 @@ def test_produce_template_frames_are_the_generic_encoding(topic: str, value: byt
 
 @pytest.mark.parametrize("topic", ["t", "ünïcode-tøpic"])
 @pytest.mark.parametrize("key", [b"k", b"\x00\xff" * 300, "user-123", "ключ-\u2603", "esc-\udcff", "", b""])
-@pytest.mark.parametrize("value", [b"", b"v", bytes(range(256)) * 5])
+@pytest.mark.parametrize("value", [b"", b"v", b"x" * 511, b"x" * 512, bytes(range(256)) * 5])
 def test_produce_template_keyed_frames_are_the_generic_encoding(
     topic: str, key: bytes | str, value: bytes
 ) -> None:
