@@ -244,7 +244,12 @@ class ProducerConfig(_Config):
     retries: int = Field(default=3, ge=0)
     max_retries: int = Field(default=3, ge=0)
     retry_backoff_ms: int = Field(default=100, ge=0)
-    max_in_flight: int = Field(default=5, gt=0)
+    #: Unanswered batches per connection.  20 (not Kafka's 5 requests: a FlyMQ batch is one 16 KiB
+    #: write of separate PRODUCE requests) keeps 1 KiB records pipelined: with 5, the window held
+    #: about 75 of them and the threads paid a wake-up cycle per 75 records (bench/producer.py,
+    #: 1 KiB, medians of 3 alternating runs: 12.3 / 13.5 / 16.4 µs CPU per record with 5, 10.6 /
+    #: 11.2 / 13.7 with 20, plain / keyed / on_success; 100-byte records unchanged).
+    max_in_flight: int = Field(default=20, gt=0)
     buffer_memory: int = Field(
         default=32 * 1024 * 1024, gt=0, description="bytes buffered before send blocks"
     )

@@ -121,7 +121,7 @@ def test_producer_defaults_match_the_seed_table() -> None:
         "all",
         3,
     )
-    assert cfg.max_retries == 3 and cfg.retry_backoff_ms == 100 and cfg.max_in_flight == 5
+    assert cfg.max_retries == 3 and cfg.retry_backoff_ms == 100 and cfg.max_in_flight == 20
     assert cfg.buffer_memory == 32 * 1024 * 1024 and cfg.max_block_ms == 60_000
 
 
