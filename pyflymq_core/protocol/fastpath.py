@@ -120,8 +120,19 @@ class ProduceTemplate:
         """The reply's fields as the PRODUCE response layout decodes them (the topic as the very
         ``str`` this template was built for); ``None`` when the reply does not name this topic in
         exactly :attr:`reply_size` bytes (decode it generically then)."""
-        decoded = self.decode_replies((payload,))
-        return None if decoded is None else decoded[0]
+        # The sync client's hot path: one reply, inlined (delegating to decode_replies costs
+        # 0.5 µs per produce).  decode_replies builds the same dict; a test keeps them equal.
+        if len(payload) != self.reply_size or not payload.startswith(self._reply_prefix):
+            return None
+        partition, offset, timestamp, key_size, value_size = self._unpack_rest(payload, 2 + self._length)
+        return {
+            "topic": self.topic,
+            "partition": partition,
+            "offset": offset,
+            "timestamp": timestamp,
+            "key_size": key_size,
+            "value_size": value_size,
+        }
 
     def decode_replies(self, payloads: Iterable[bytes]) -> list[dict[str, Any]] | None:
         """:meth:`decode_reply` of many replies in one loop (a producer's ``on_success`` batch);

@@ -478,6 +478,14 @@ def test_produce_template_decodes_replies_like_the_layout(topic: str) -> None:
     assert template.decode_reply(other) is None  # same length, another topic
     assert template.decode_reply(reply + b"\x00") is None
     assert template.decode_reply(reply[:-1]) is None
+    # The bulk decoder (producer callbacks) gives the very same dicts, key order included; one
+    # reply of another shape sends the whole run to the one-by-one path.
+    second = encode_response(OpCode.PRODUCE, {**fields, "offset": 0, "key_size": 4})[2]
+    bulk = template.decode_replies([reply, second])
+    assert bulk == [template.decode_reply(reply), template.decode_reply(second)]
+    assert bulk is not None and [list(d) for d in bulk] == [list(decoded)] * 2
+    assert template.decode_replies([reply, other]) is None
+    assert template.decode_replies([]) == []
 
 
 def test_produce_template_refuses_topics_that_do_not_fit_a_u16_string() -> None:
