@@ -62,7 +62,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--batch-size", type=positive_int, default=16_384, help="producer batch bytes (default 16384)"
     )
-    p.add_argument("--max-in-flight", type=positive_int, default=5, help="batches in flight (default 5)")
+    p.add_argument(
+        "--max-in-flight",
+        type=positive_int,
+        default=None,
+        help="batches in flight (default: the producer's, 20)",
+    )
     p.add_argument(
         "--keys", type=non_negative_int, default=0, help="spread records over N keys (default: keyless)"
     )
@@ -193,9 +198,8 @@ def run_produce(args: argparse.Namespace) -> int:
             bar.advance()
 
         started = clock()
-        with client.producer(
-            linger_ms=args.linger_ms, batch_size=args.batch_size, max_in_flight=args.max_in_flight
-        ) as producer:
+        window = {} if args.max_in_flight is None else {"max_in_flight": args.max_in_flight}
+        with client.producer(linger_ms=args.linger_ms, batch_size=args.batch_size, **window) as producer:
             for i in range(args.count):
                 key = keys[i % len(keys)] if keys else None
                 producer.send(topic, payload, key=key, on_success=record(clock()), on_error=on_error)
