@@ -1,10 +1,11 @@
 """``AsyncTransaction``: the asyncio twin of :class:`pyflymq_core.client.transactions.Transaction`.
 
-Same guarantees and the same wording of failures: state, buffering, the commit protocol's decisions
-and every error text come from :class:`~pyflymq_core.client.transactions.TransactionCore`; this
-class only awaits the requests.  Records are buffered by the client and sent at
-``await txn.commit()`` — BEGIN_TX, every record as PRODUCE_TX pipelined on one connection, then
-COMMIT_TX only if every record was accepted, else ABORT_TX — so ``rollback()`` really discards.
+Same guarantees and the same wording of failures: state, buffering, the commit protocol
+(``TransactionCore._commit_steps``) and every error text come from
+:class:`~pyflymq_core.client.transactions.TransactionCore`; this class only awaits the steps.
+Records are buffered by the client and sent at ``await txn.commit()`` — BEGIN_TX, every record as
+PRODUCE_TX pipelined on one connection, then COMMIT_TX only if every record was accepted, else
+ABORT_TX — so ``rollback()`` really discards.
 See the sync module for what the server does with them.
 """
 
@@ -12,10 +13,9 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pyflymq_core.client import calls
-from pyflymq_core.client.transactions import TransactionCore
+from pyflymq_core.client.transactions import Execute, Pipeline, PipelineAnswers, TransactionCore
 from pyflymq_core.errors import FlyMQError
 from pyflymq_core.models import TransactionResult
 from pyflymq_core.protocol import Frame
@@ -64,23 +64,32 @@ class AsyncTransaction(TransactionCore):
             await self.commit()
 
     async def _send(self, records: list[tuple[str, bytes]]) -> TransactionResult:
-        client = self._client
-        if not records:
-            return TransactionResult(txn_id="", records=[], coordinator=False)
-        conn = await client._primary_connection()
-        timeout = client.config.request_timeout
+        """Run :meth:`_commit_steps` on the client's primary connection, awaiting each step."""
+        steps = self._commit_steps(records)
+        step = self._advance(steps, None)
+        conn: AsyncConnection | None = None
+        while not isinstance(step, TransactionResult):
+            if conn is None:
+                conn = await self._client._primary_connection()
+            step = self._advance(steps, await self._perform(step, conn))
+        return step
+
+    async def _perform(self, step: Execute[Any] | Pipeline, conn: AsyncConnection) -> Any:
+        if isinstance(step, Pipeline):
+            return await self._pipeline(step, conn)
         try:
-            txn_id = await client._execute(calls.begin_tx(), conn)
+            return await self._client._execute(step.call, conn)
         except FlyMQError as exc:
-            raise self._begin_failed(exc) from exc
-        coordinator = self._is_coordinated(txn_id)
-        built = self._produce_calls(txn_id, records)
+            return exc
+
+    async def _pipeline(self, step: Pipeline, conn: AsyncConnection) -> PipelineAnswers:
+        timeout = self._client.config.request_timeout
+        observer = self._client.observer
         futures: list[asyncio.Future[Frame]] = []
         started: list[float] = []
         unsent: FlyMQError | None = None
-        observer = client.observer
         try:
-            for call in built:
+            for call in step.calls:
                 started.append(observer.start(call))
                 futures.append(await conn.submit(call.op, call.payload, timeout=timeout))
         except FlyMQError as exc:
@@ -91,19 +100,4 @@ class AsyncTransaction(TransactionCore):
                 answers.append(await future)
             except FlyMQError as exc:
                 answers.append(exc)
-        outcomes = self._outcomes(built, answers, unsent, observer, started)
-        rejected = self._rejected(txn_id, coordinator, records, outcomes)
-        if rejected is not None:
-            await self._abort(txn_id, conn)
-            raise rejected
-        try:
-            await client._execute(calls.commit_tx(txn_id), conn)
-        except FlyMQError as exc:
-            raise self._commit_failed(exc, txn_id, coordinator, len(records)) from exc
-        return self._result(txn_id, coordinator, outcomes)
-
-    async def _abort(self, txn_id: str, conn: AsyncConnection) -> None:
-        try:
-            await self._client._execute(calls.abort_tx(txn_id), conn)
-        except FlyMQError as exc:
-            self._abort_failed(txn_id, exc)
+        return PipelineAnswers(answers, started, unsent)

@@ -22,16 +22,22 @@ Records carry no key (PRODUCE_TX has no key field) and are partitioned by the se
 
 :class:`TransactionCore` holds everything the sync :class:`Transaction` and the asyncio
 :class:`~pyflymq_core.aio.transaction.AsyncTransaction` share — state, buffered records, the
-commit protocol's decisions and the wording of every failure — without any I/O; the two classes
-only perform the requests.
+wording of every failure and the commit protocol itself, :meth:`TransactionCore._commit_steps`: a
+generator that yields the I/O it needs (:class:`Execute` one request, :class:`Pipeline` the
+PRODUCE_TX records) and is sent the results, a failed request's error included.  Why a
+generator: the order of the requests and every decision between them exist once, and each class
+only performs the steps, sync or awaited (the sans-IO pattern of h11 and httpcore); a unit test
+drives the protocol with scripted answers.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Generator
+from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pyflymq_core import validation as v
 from pyflymq_core.client import calls
@@ -46,7 +52,7 @@ if TYPE_CHECKING:
     from pyflymq_core.client.sync_client import FlyMQClient
     from pyflymq_core.protocol import Frame
 
-__all__ = ["Transaction", "TransactionCore"]
+__all__ = ["CommitSteps", "Execute", "Pipeline", "PipelineAnswers", "Transaction", "TransactionCore"]
 
 logger = logging.getLogger("pyflymq.client")
 
@@ -54,12 +60,45 @@ _OPEN, _COMMITTED, _ROLLED_BACK, _FAILED = "open", "committed", "rolled back", "
 #: A record's outcome at commit: its metadata, or the error that stopped it.
 Outcome = RecordMetadata | FlyMQError
 
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Execute(Generic[R]):
+    """Step: send ``call`` on the transaction's connection; send back its decoded result, or the
+    :class:`FlyMQError` it failed with (errors are values here: the protocol decides what they
+    mean)."""
+
+    call: Call[R]
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """Step: write every call in order without waiting (each shown to the client's observer as it
+    starts), then wait for each answer; send back :class:`PipelineAnswers`."""
+
+    calls: list[Call[RecordMetadata]]
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineAnswers:
+    """What a :class:`Pipeline` step got: the raw answer (or error) of each call written, in order,
+    what the observer's ``start`` returned for each call started, and the error of the write that
+    failed (the calls after it were never sent)."""
+
+    answers: list[Frame | FlyMQError]
+    started: list[float]
+    unsent: FlyMQError | None
+
+
+#: The commit protocol: yields steps, is sent their results, returns the transaction's result.
+CommitSteps = Generator["Execute[Any] | Pipeline", Any, TransactionResult]
+
 
 class TransactionCore:
-    """State, buffered records and the commit protocol's decisions of a transaction (no I/O).
+    """State, buffered records and the commit protocol of a transaction (no I/O).
 
-    Subclasses send the requests: BEGIN_TX (:func:`calls.begin_tx`), then the
-    :meth:`_produce_calls`, then — as :meth:`_outcome` decides — COMMIT_TX or ABORT_TX.
+    Subclasses perform the steps :meth:`_commit_steps` yields, on one connection.
     """
 
     def __init__(self, client: Any) -> None:
@@ -125,6 +164,40 @@ class TransactionCore:
                 f"the transaction is {self._state}",
                 hint="Begin a new transaction with client.begin_transaction().",
             )
+
+    # -- the commit protocol ------------------------------------------------------------------------
+
+    def _commit_steps(self, records: list[tuple[str, bytes]]) -> CommitSteps:
+        """BEGIN_TX, the records as pipelined PRODUCE_TX, then COMMIT_TX if every record was
+        accepted, else ABORT_TX and the error naming what was and was not written."""
+        if not records:
+            return TransactionResult(txn_id="", records=[], coordinator=False)
+        txn_id = yield Execute(calls.begin_tx())
+        if isinstance(txn_id, FlyMQError):
+            raise self._begin_failed(txn_id) from txn_id
+        coordinator = self._is_coordinated(txn_id)
+        built = self._produce_calls(txn_id, records)
+        sent = yield Pipeline(built)
+        outcomes = self._outcomes(built, sent.answers, sent.unsent, self._client.observer, sent.started)
+        rejected = self._rejected(txn_id, coordinator, records, outcomes)
+        if rejected is not None:
+            aborted = yield Execute(calls.abort_tx(txn_id))
+            if isinstance(aborted, FlyMQError):
+                self._abort_failed(txn_id, aborted)
+            raise rejected
+        committed = yield Execute(calls.commit_tx(txn_id))
+        if isinstance(committed, FlyMQError):
+            raise self._commit_failed(committed, txn_id, coordinator, len(records)) from committed
+        return self._result(txn_id, coordinator, outcomes)
+
+    @staticmethod
+    def _advance(steps: CommitSteps, reply: Any) -> Execute[Any] | Pipeline | TransactionResult:
+        """Send ``reply`` (the last step's result) into the protocol: its next step, or its result."""
+        try:
+            return steps.send(reply)
+        except StopIteration as finished:
+            result: TransactionResult = finished.value
+            return result
 
     # -- the commit protocol's decisions and wording ---------------------------------------------
 
@@ -305,46 +378,41 @@ class Transaction(TransactionCore):
             self.commit()
 
     def _send(self, records: list[tuple[str, bytes]]) -> TransactionResult:
-        client = self._client
-        if not records:
-            return TransactionResult(txn_id="", records=[], coordinator=False)
-        conn = client._primary_connection()
-        timeout = client.config.request_timeout
+        """Run :meth:`_commit_steps` on the client's primary connection."""
+        steps = self._commit_steps(records)
+        step = self._advance(steps, None)
+        conn: Connection | None = None
+        while not isinstance(step, TransactionResult):
+            if conn is None:
+                conn = self._client._primary_connection()
+            step = self._advance(steps, self._perform(step, conn))
+        return step
+
+    def _perform(self, step: Execute[Any] | Pipeline, conn: Connection) -> Any:
+        """One step's result; a failed request's error is the result (the protocol decides)."""
+        if isinstance(step, Pipeline):
+            return self._pipeline(step, conn)
         try:
-            txn_id = client._execute(calls.begin_tx(), conn)
+            return self._client._execute(step.call, conn)
         except FlyMQError as exc:
-            raise self._begin_failed(exc) from exc
-        coordinator = self._is_coordinated(txn_id)
-        built = self._produce_calls(txn_id, records)
-        answers: list[Frame | FlyMQError] = []
+            return exc
+
+    def _pipeline(self, step: Pipeline, conn: Connection) -> PipelineAnswers:
+        timeout = self._client.config.request_timeout
+        observer = self._client.observer
         pendings: list[PendingResponse] = []
         started: list[float] = []
         unsent: FlyMQError | None = None
-        observer = client.observer
         try:
-            for call in built:
+            for call in step.calls:
                 started.append(observer.start(call))
                 pendings.append(conn.submit(call.op, call.payload, timeout=timeout))
         except FlyMQError as exc:
             unsent = exc  # what was written is awaited below; the rest was not sent
+        answers: list[Frame | FlyMQError] = []
         for pending in pendings:
             try:
                 answers.append(pending.wait(timeout))
             except FlyMQError as exc:
                 answers.append(exc)
-        outcomes = self._outcomes(built, answers, unsent, observer, started)
-        rejected = self._rejected(txn_id, coordinator, records, outcomes)
-        if rejected is not None:
-            self._abort(txn_id, conn)
-            raise rejected
-        try:
-            client._execute(calls.commit_tx(txn_id), conn)
-        except FlyMQError as exc:
-            raise self._commit_failed(exc, txn_id, coordinator, len(records)) from exc
-        return self._result(txn_id, coordinator, outcomes)
-
-    def _abort(self, txn_id: str, conn: Connection) -> None:
-        try:
-            self._client._execute(calls.abort_tx(txn_id), conn)
-        except FlyMQError as exc:
-            self._abort_failed(txn_id, exc)
+        return PipelineAnswers(answers, started, unsent)

@@ -18,8 +18,8 @@ from pyflymq import AsyncFlyMQClient, FlyMQClient
 from pyflymq_core.client import calls
 from pyflymq_core.client.connection import NotSentError
 from pyflymq_core.client.observer import RequestObserver
-from pyflymq_core.client.transactions import TransactionCore
-from pyflymq_core.errors import ConnectionError, TransactionError
+from pyflymq_core.client.transactions import Execute, Pipeline, PipelineAnswers, TransactionCore
+from pyflymq_core.errors import ConnectionError, FlyMQError, ServerError, TransactionError
 from pyflymq_core.models import RecordMetadata
 from pyflymq_core.protocol import Frame, OpCode, encode_response
 from tests.integration.fake_server import CLOSE, FakeConn, FakeServer, Reply
@@ -71,6 +71,84 @@ def test_commit_failures_say_what_may_have_been_written() -> None:
     unknown = TransactionCore._commit_failed(ConnectionError("reset"), "txn-9", False, 2)
     assert "outcome of committing transaction 'txn-9' is unknown" in str(unknown)
     assert unknown.__cause__ is not None
+
+
+class _Client:
+    _value_encoder = None
+
+    def __init__(self) -> None:
+        self.observer = _observer()
+
+
+def _drive(
+    core: TransactionCore, records: list[tuple[str, bytes]], script: list[Any]
+) -> tuple[Any, list[Any]]:
+    """Run the commit protocol, answering each step from ``script`` in turn; returns ``(result or
+    raised exception, steps seen)``."""
+    steps = core._commit_steps(records)
+    seen: list[Any] = []
+    try:
+        step = core._advance(steps, None)
+        while isinstance(step, (Execute, Pipeline)):
+            seen.append(step)
+            answer = script.pop(0)
+            if isinstance(step, Pipeline):
+                answer = PipelineAnswers(answer, [core._client.observer.start(c) for c in step.calls], None)
+            step = core._advance(steps, answer)
+    except FlyMQError as exc:
+        return exc, seen
+    return step, seen
+
+
+def _ops(seen: list[Any]) -> list[str]:
+    return [OpCode(s.call.op).name if isinstance(s, Execute) else f"PIPELINE x{len(s.calls)}" for s in seen]
+
+
+def test_commit_protocol_without_records_sends_nothing() -> None:
+    result, seen = _drive(TransactionCore(_Client()), [], [])
+    assert seen == [] and result.records == [] and result.txn_id == ""
+
+
+def test_commit_protocol_begins_pipelines_and_commits() -> None:
+    records = [("a", b"1"), ("b", b"2")]
+    result, seen = _drive(
+        TransactionCore(_Client()), records, ["txn-3", [_answer("a", 4), _answer("b", 5)], True]
+    )
+    assert _ops(seen) == ["BEGIN_TX", "PIPELINE x2", "COMMIT_TX"]
+    assert seen[2].call.payload == calls.commit_tx("txn-3").payload
+    assert [r.offset for r in result.records] == [4, 5] and result.coordinator is False
+
+
+def test_commit_protocol_aborts_on_a_rejected_record_and_names_what_was_written() -> None:
+    records = [("a", b"1"), ("b", b"2")]
+    rejected = ServerError("topic b refused")
+    failure, seen = _drive(TransactionCore(_Client()), records, ["txn-3", [_answer("a", 4), rejected], True])
+    assert _ops(seen) == ["BEGIN_TX", "PIPELINE x2", "ABORT_TX"]
+    assert isinstance(failure, TransactionError) and failure.__cause__ is rejected
+    assert "Written: #0 a[0]@4. Not written: #1 b." in str(failure)
+
+
+def test_commit_protocol_still_raises_the_rejection_when_the_abort_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    records = [("a", b"1")]
+    lost = ConnectionError("reset")
+    failure, seen = _drive(TransactionCore(_Client()), records, ["txn-producer-1", [ServerError("no")], lost])
+    assert _ops(seen) == ["BEGIN_TX", "PIPELINE x1", "ABORT_TX"]
+    assert isinstance(failure, TransactionError) and "none of the 1 records was written" in str(failure)
+    assert "aborting transaction txn-producer-1 failed" in caplog.text
+
+
+def test_commit_protocol_wraps_begin_and_commit_failures() -> None:
+    lost = ConnectionError("reset")
+    failure, seen = _drive(TransactionCore(_Client()), [("a", b"1")], [lost])
+    assert _ops(seen) == ["BEGIN_TX"]
+    assert isinstance(failure, TransactionError) and "nothing was written" in str(failure)
+    failure, seen = _drive(TransactionCore(_Client()), [("a", b"1")], ["txn-2", [_answer("a", 0)], lost])
+    assert _ops(seen) == ["BEGIN_TX", "PIPELINE x1", "COMMIT_TX"]
+    assert (
+        isinstance(failure, TransactionError) and "is unknown" in str(failure) and failure.__cause__ is lost
+    )
 
 
 def test_state_machine() -> None:
