@@ -101,8 +101,10 @@ class RecordPipeline:
     def _error(self, message: ConsumedMessage, exc: Exception, what: str) -> SerializationError:
         codec = self._value_name if what == "value" else self._key_name
         where = f"{message.topic}[{message.partition}]@{message.offset}"
+        # A codec's own typed error already says what is wrong; a foreign one also needs its type.
+        reason = str(exc) if isinstance(exc, FlyMQError) else f"{type(exc).__name__}: {exc}"
         error = SerializationError(
-            f"cannot deserialize the {what} of {where} with the {codec!r} codec: {type(exc).__name__}: {exc}",
+            f"cannot deserialize the {what} of {where} with the {codec!r} codec: {reason}",
             codec=codec,
             direction="deserialize",
             topic=message.topic,

@@ -62,7 +62,10 @@ def test_the_first_bad_record_stops_the_batch_with_a_located_error() -> None:
     assert isinstance(error, SerializationError)
     assert (error.topic, error.partition, error.offset) == ("orders", 1, 11)
     assert error.direction == "deserialize" and error.codec == "json"
-    assert error.__cause__ is not None
+    assert isinstance(error.__cause__, SerializationError)  # the codec's own error
+    # ... whose text is quoted once, without repeating its type name
+    assert str(error).startswith("cannot deserialize the value of orders[1]@11 with the 'json' codec: ")
+    assert str(error.__cause__) in str(error) and "SerializationError" not in str(error)
     assert error.hint is not None and "seek(1, 12)" in error.hint
 
 
@@ -82,6 +85,7 @@ def test_a_bad_key_names_the_key_codec() -> None:
     _, failed = pipeline.apply(_messages(b"v", key=b"k"))
     assert failed is not None and isinstance(failed.error, SerializationError)
     assert failed.error.codec == "strict-key" and "the key of orders[1]@10" in str(failed.error)
+    assert str(failed.error).endswith("codec: ValueError: nope")  # a foreign error keeps its type name
 
 
 def test_decryption_runs_first_and_its_failure_keeps_the_stored_bytes() -> None:
