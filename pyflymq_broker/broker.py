@@ -23,6 +23,8 @@ from pyflymq_broker.errors import BrokerError
 from pyflymq_broker.groups import GroupStore
 from pyflymq_broker.handlers import DISPATCH, Context
 from pyflymq_broker.log import TopicStore
+from pyflymq_broker.raft_group import RaftGroup
+from pyflymq_broker.routing import produce
 from pyflymq_broker.schemas import SchemaRegistry
 from pyflymq_broker.security import SecurityStore
 from pyflymq_broker.session import Session
@@ -39,10 +41,12 @@ Clock = Callable[[], float]
 
 
 class Broker:
-    """A protocol-faithful, in-memory FlyMQ 1.26.11 server (standalone, or a single-node cluster).
+    """A protocol-faithful, in-memory FlyMQ 1.26.11 server: standalone, or one node of a cluster.
 
     ``clock`` returns Unix time in seconds (default :func:`time.time`); ``id_factory`` makes audit
     event ids (default: random UUIDs). Thread-safe: every public method takes the broker's lock.
+    ``raft_group`` makes the broker one node of a multi-node cluster; build those with
+    :class:`pyflymq_broker.multinode.BrokerCluster`, which creates and joins every node.
     """
 
     def __init__(
@@ -51,6 +55,7 @@ class Broker:
         *,
         clock: Clock | None = None,
         id_factory: Callable[[], str] | None = None,
+        raft_group: RaftGroup | None = None,
     ) -> None:
         self.config = config if config is not None else BrokerConfig()
         self._clock: Clock = clock if clock is not None else time.time
@@ -58,9 +63,20 @@ class Broker:
         self._last_ns = 0
         self._session_ids = itertools.count(1)
         cfg = self.config
-        #: Standalone or single-node Raft cluster, fixed at start-up like the server's.
+        #: Standalone or Raft cluster mode, fixed at start-up like the server's.
         self.topology = Topology.of(cfg)
-        self.topics = TopicStore(cfg.partition_record_limit, self.topology.auto_create_partitions)
+        #: The multi-node cluster this broker is a node of; ``None``: it is alone (standalone or
+        #: single-node cluster), its own Raft leader and only member.
+        self.raft_group = raft_group
+        if cfg.peers and raft_group is None:
+            logger.warning(
+                "peers %s configure a multi-node Raft cluster, which a lone Broker does not simulate "
+                "(pyflymq_broker.multinode.BrokerCluster does); it behaves as a single-node cluster "
+                "(node %r leads every partition)",
+                list(cfg.peers),
+                cfg.node_id,
+            )
+        self.topics = TopicStore(cfg.partition_record_limit)
         self.groups = GroupStore()
         self.schemas = SchemaRegistry()
         self.security: SecurityStore | None = None
@@ -143,10 +159,21 @@ class Broker:
             return
         for message in self.delayed.due(now):
             try:
-                self.topics.produce(message.topic, b"", message.data)
+                self.produce(message.topic, b"", message.data)
             except BrokerError as exc:
                 logger.warning("delayed delivery to %r failed (%s); retrying in 1 s", message.topic, exc.text)
                 self.delayed.requeue(message, now + 1.0)
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def produce(self, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
+        """Write one record; every produce path of the server goes through here (auto-create,
+        partition choice, cluster leadership checks: :mod:`pyflymq_broker.routing`).
+
+        Returns (partition, offset); refusals raise :class:`BrokerError` with the server's text.
+        """
+        with self._lock:
+            return produce(self, topic, key, value)
 
     # --- connections ------------------------------------------------------------------------
 

@@ -50,9 +50,9 @@ class BrokerConfig(BaseModel):
     node_id: str = "flymq-embedded"
     bind_addr: str = ":9092"
     advertise_addr: str = ""
-    #: Non-empty selects Raft cluster mode, simulated as a single-node cluster (docs/broker.md).
+    #: Non-empty selects Raft cluster mode; this node's Raft address (docs/broker.md, Cluster mode).
     cluster_addr: str = ""
-    #: Other Raft nodes; a multi-node cluster is not simulated (a warning, then single-node).
+    #: The other nodes' Raft addresses, for ``BrokerCluster``; a lone Broker warns and ignores them.
     peers: tuple[str, ...] = ()
     auth: AuthSettings = Field(default_factory=AuthSettings)
     schema_enabled: bool = True

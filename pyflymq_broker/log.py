@@ -64,13 +64,9 @@ class Topic:
 class TopicStore:
     """Every topic of the broker, with the server's create/delete/produce rules."""
 
-    def __init__(self, record_limit: int | None = None, auto_create_partitions: int = 1) -> None:
-        """``auto_create_partitions``: 1 on a standalone server, 6 in cluster mode (see topology)."""
-        if auto_create_partitions < 1:
-            raise ValueError(f"auto-created topics need at least one partition, got {auto_create_partitions}")
+    def __init__(self, record_limit: int | None = None) -> None:
         self._topics: dict[str, Topic] = {}
         self._record_limit = record_limit
-        self._auto_create_partitions = auto_create_partitions
         self.append_listeners: list[AppendListener] = []
 
     def __contains__(self, name: str) -> bool:
@@ -111,18 +107,13 @@ class TopicStore:
             return 0
         return sum(p.highest_offset + 1 for p in topic.partitions)
 
-    def produce(self, name: str, key: bytes, value: bytes) -> tuple[int, int]:
-        """Append a record, auto-creating a missing topic (every produce path of the server does).
+    def append(self, name: str, index: int, key: bytes, value: bytes) -> int:
+        """Append a record to partition ``index`` of an existing topic; returns its offset.
 
-        Returns (partition, offset). The auto-created topic gets the store's
-        ``auto_create_partitions`` (1 standalone, 6 in cluster mode).
+        Choosing the partition, auto-creating the topic and the cluster's leadership checks happen
+        before, in :func:`pyflymq_broker.routing.produce` (the one produce path of every opcode).
         """
-        topic = self._topics.get(name)
-        if topic is None:
-            partitions = [Partition() for _ in range(self._auto_create_partitions)]
-            topic = self._topics[name] = Topic(name, partitions)
-        index = topic.pick_partition(key)
-        part = topic.partitions[index]
+        part = self._topics[name].partitions[index]
         if self._record_limit is not None and len(part.records) >= self._record_limit:
             # SEMANTICS_NOTES #41: the storage index is full and every further append fails.
             raise BrokerError("EOF")
@@ -130,7 +121,7 @@ class TopicStore:
         part.records.append((key, value))
         for listener in self.append_listeners:
             listener(name, index, key, value)
-        return index, offset
+        return offset
 
     def restore(self, name: str, partitions: list[list[tuple[bytes, bytes]]]) -> None:
         """Install a topic loaded from persistent storage (replaces any topic of that name)."""

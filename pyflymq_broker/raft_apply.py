@@ -1,12 +1,15 @@
-"""Metadata writes as the topology answers them: applied at once, or proposed and answered unseen.
+"""Metadata writes as the topology answers them: leader only, applied by every node's own state.
 
 Standalone, the server applies a metadata write before answering, so its failure is the answer.
-In cluster mode the handler proposes the write through Raft and answers success once the proposal
-is accepted; the write is applied afterwards, asynchronously, and an apply-time failure (invalid
-or incompatible schema definition, deleting a missing schema version) is only logged by the
-server: the client never hears of it and the write simply does not happen (transcript
-``raft_single_node_schema_async``). The broker applies at once in both modes (nothing to wait
-for) and, in cluster mode, logs the failure instead of answering it.
+In cluster mode the handler proposes the write through Raft: a follower refuses it at once
+(``not leader: leader_id=... leader_addr=...``, in the handler family's error encoding), and the
+leader answers success once the proposal is accepted. Every node then applies the committed write
+to its own state, asynchronously; an apply-time failure (invalid or incompatible schema
+definition, deleting a missing schema version) is only logged by the server: the client never
+hears of it and the write simply does not happen (transcript ``raft_single_node_schema_async``).
+The broker applies at once, on the leader first and then on each follower of its
+:class:`~pyflymq_broker.raft_group.RaftGroup`, and in cluster mode logs the failures instead of
+answering them.
 
 Topic creation and deletion are also Raft-proposed but cannot fail when applied (both are
 idempotent); the negative partition count that crashes the server's apply is refused before,
@@ -17,31 +20,69 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from pyflymq_broker.errors import BrokerError
-from pyflymq_broker.topology import Topology
+from pyflymq_broker.errors import RAW_UNFLAGGED, BrokerError
+from pyflymq_broker.raft_group import followers, is_leader, not_leader_text
 
-__all__ = ["propose"]
+if TYPE_CHECKING:
+    from pyflymq_broker.broker import Broker
+
+__all__ = ["propose", "replicate", "require_leader"]
 
 logger = logging.getLogger("pyflymq.broker")
 
 T = TypeVar("T")
 
+#: A metadata write, applied to one node's state (the same change runs on every node).
+Change = Callable[["Broker"], T]
 
-def propose(topology: Topology, description: str, change: Callable[[], T]) -> T | None:
-    """Apply ``change`` (a metadata write) and return its result.
 
-    Standalone, its :class:`BrokerError` propagates and becomes the answer. In cluster mode the
-    error is logged with ``description`` (what was proposed) and ``None`` is returned: the caller
-    answers success anyway, as the server does before its Raft apply runs.
+def require_leader(broker: Broker, encoding: str = RAW_UNFLAGGED) -> None:
+    """Refuse a metadata write on a Raft follower, in the caller's error ``encoding``."""
+    if not is_leader(broker):
+        raise BrokerError(not_leader_text(broker), encoding)
+
+
+def propose(
+    broker: Broker, op: int, description: str, change: Change[T], encoding: str = RAW_UNFLAGGED
+) -> T | None:
+    """A follower refuses (:func:`require_leader`); the leader applies on every node (:func:`replicate`)."""
+    require_leader(broker, encoding)
+    return replicate(broker, op, description, change)
+
+
+def replicate(
+    broker: Broker, op: int, description: str, change: Change[T], *, leader_errors: bool = False
+) -> T | None:
+    """Apply ``change`` on ``broker`` (the leader), then on each follower; return the leader's result.
+
+    Standalone, the leader's :class:`BrokerError` propagates and becomes the answer. In cluster mode
+    every failure is logged with ``description`` (what was proposed) and the leader's result is
+    ``None``: the caller answers success anyway, as the server does before its Raft apply runs.
+    ``leader_errors`` keeps the standalone answer in cluster mode too, for the writes whose
+    cluster-mode answers are not simulated (users, ACLs: docs/broker.md). A leader's failure is
+    not applied anywhere else. ``op`` is the request's opcode, for the followers' persistence.
     """
-    if not topology.answers_before_apply:
-        return change()
+    result = _apply(broker, description, change, answer_errors=leader_errors)
+    for node in followers(broker):
+        with node.lock:
+            _apply(node, description, change)
+            if node.persistence is not None:
+                node.persistence.after_request(op)
+    return result
+
+
+def _apply(broker: Broker, description: str, change: Change[T], *, answer_errors: bool = False) -> T | None:
+    if answer_errors or not broker.topology.answers_before_apply:
+        return change(broker)
     try:
-        return change()
+        return change(broker)
     except BrokerError as exc:
         logger.warning(
-            "Raft apply of %s failed; the client was already answered success: %s", description, exc.text
+            "Raft apply of %s on node %r failed; the client was already answered success: %s",
+            description,
+            broker.config.node_id,
+            exc.text,
         )
         return None

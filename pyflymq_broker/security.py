@@ -147,6 +147,16 @@ class SecurityStore:
         granted = {p for name in user.roles if name in ROLES for p in ROLES[name].permissions}
         return [p for p in (READ, WRITE, ADMIN) if p in granted]
 
+    # --- ACLs ---------------------------------------------------------------------------------
+
+    def set_acl(self, acl: Acl) -> None:
+        """Replace the ACL of ``acl.topic``."""
+        self.acls[acl.topic] = acl
+
+    def delete_acl(self, topic: str) -> None:
+        """Drop a topic's ACL; a missing one is fine (the server answers success)."""
+        self.acls.pop(topic, None)
+
     # --- decisions ----------------------------------------------------------------------------
 
     def topic_access(self, username: str, topic: str, permission: str) -> str | None:

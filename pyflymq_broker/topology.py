@@ -1,32 +1,30 @@
-"""Standalone server or single-node Raft cluster: the few answers that depend on the topology.
+"""Standalone server or Raft cluster node: the few answers that depend on the topology.
 
 The real server runs in cluster mode as soon as its configuration names a ``cluster_addr``; with
 no ``peers`` that is a one-node Raft cluster (the upstream default topology, transcript profile
 ``raft-single``). Its answers then differ from a standalone server's in exactly these places:
 
 * CLUSTER_METADATA reports the node's own id as ``cluster_id`` (not ``"standalone"``) and its
-  client-facing address (``advertise_addr``, else ``bind_addr``) as every partition's leader;
+  client-facing address (``advertise_addr``, else ``bind_addr``) as the leader address of the
+  partitions it leads (all of them when it is alone);
 * a produce-type request to a missing topic auto-creates it with 6 partitions instead of 1;
 * metadata writes are proposed through Raft and answered before the proposal is applied, so an
   apply-time failure (invalid or incompatible schema, deleting a missing schema version) is
   answered as a success and only logged (see :mod:`pyflymq_broker.raft_apply`).
 
 Everything else (idempotent create/delete, FNV-1a keyed partitioning, the per-topic round-robin,
-``unknown opcode`` for CLUSTER_JOIN/LEAVE/STATUS) is the same in both modes. Multi-node clusters
-(peers, followers, ``not leader`` redirects, replication) are not simulated: a configuration with
-peers behaves as a single-node cluster, with a warning.
+``unknown opcode`` for CLUSTER_JOIN/LEAVE/STATUS) is the same in both modes. A node of a multi-node
+cluster (``peers``, built with :class:`pyflymq_broker.multinode.BrokerCluster`) has this topology
+too; what being a leader or a follower adds is in :mod:`pyflymq_broker.raft_group`.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from pyflymq_broker.config import BrokerConfig
 
 __all__ = ["CLUSTER_AUTO_CREATE_PARTITIONS", "STANDALONE_CLUSTER_ID", "Topology"]
-
-logger = logging.getLogger("pyflymq.broker")
 
 #: CLUSTER_METADATA ``cluster_id`` of a standalone server.
 STANDALONE_CLUSTER_ID = "standalone"
@@ -51,18 +49,10 @@ class Topology:
     def of(cls, config: BrokerConfig) -> Topology:
         """The topology ``config`` selects: cluster mode exactly when ``cluster_addr`` is set.
 
-        Fixed for the broker's lifetime, as the real server decides at start-up. Logs a warning
-        when ``peers`` ask for a multi-node cluster, which is not simulated.
+        Fixed for the broker's lifetime, as the real server decides at start-up.
         """
         if not config.cluster_addr:
             return cls(False, STANDALONE_AUTO_CREATE_PARTITIONS, answers_before_apply=False)
-        if config.peers:
-            logger.warning(
-                "peers %s configure a multi-node Raft cluster, which the embedded broker does not "
-                "simulate; it behaves as a single-node cluster (node %r leads every partition)",
-                list(config.peers),
-                config.node_id,
-            )
         return cls(True, CLUSTER_AUTO_CREATE_PARTITIONS, answers_before_apply=True)
 
     def cluster_id(self, config: BrokerConfig) -> str:
@@ -80,5 +70,6 @@ class Topology:
         return "advertise_addr" if self.cluster_mode and config.advertise_addr else "bind_addr"
 
     def leader_addr(self, config: BrokerConfig) -> str:
-        """CLUSTER_METADATA ``leader_addr`` of every partition (this node leads all of them)."""
+        """This node's client address: CLUSTER_METADATA ``leader_addr`` of the partitions it leads
+        (all of them when it is alone), and what ``not leader`` answers name when it is the leader."""
         return str(getattr(config, self.leader_addr_field(config)))

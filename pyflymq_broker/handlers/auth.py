@@ -4,15 +4,24 @@ On a server with authentication disabled, every request below that reaches the (
 ACL store crashes the real process. The broker answers those with the coded error
 ``authentication is not enabled on this server`` instead, at the point where the server would
 crash: requests rejected earlier (decode errors, argument checks) get the server's own answers.
+
+User and ACL writes go through Raft in a cluster: a follower answers the coded ``not leader``
+text, and every node's store applies what the leader accepts. The leader keeps its standalone
+answers (the server's answer-before-apply semantics for these writes are not simulated).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from pyflymq_broker.errors import BrokerError
+from pyflymq_broker.errors import CODED, BrokerError
 from pyflymq_broker.handlers.context import AUTH_DISABLED, Context
+from pyflymq_broker.raft_apply import replicate, require_leader
 from pyflymq_broker.security import ROLES, Acl, SecurityStore, User
+
+if TYPE_CHECKING:
+    from pyflymq_broker.broker import Broker
 
 __all__ = [
     "acl_delete",
@@ -35,9 +44,29 @@ REQUEST_PREFIX = "invalid request: "
 
 
 def _store(ctx: Context) -> SecurityStore:
-    if ctx.broker.security is None:
+    return _node_store(ctx.broker)
+
+
+def _node_store(broker: Broker) -> SecurityStore:
+    if broker.security is None:
         raise BrokerError.coded(AUTH_DISABLED)
-    return ctx.broker.security
+    return broker.security
+
+
+def _write(ctx: Context, description: str, change: Callable[[SecurityStore], object]) -> None:
+    """A user/ACL write: leader only, then applied to every node's store.
+
+    The store's ``KeyError`` (unknown or existing user) becomes the coded answer.
+    """
+    require_leader(ctx.broker, CODED)
+
+    def apply(node: Broker) -> None:
+        try:
+            change(_node_store(node))
+        except KeyError as exc:
+            raise BrokerError.coded(str(exc.args[0])) from None
+
+    replicate(ctx.broker, ctx.op, description, apply, leader_errors=True)
 
 
 def _go_list(items: list[str]) -> str:
@@ -109,15 +138,9 @@ def user_create(ctx: Context, payload: bytes) -> dict[str, Any]:
     username, password, roles = req["username"], req["password"], list(req["roles"])
     if not username or not password:
         raise BrokerError.coded("username and password are required")
-    store = _store(ctx)
-    try:
-        store.create_user(username, password, roles, ctx.now)
-    except KeyError as exc:
-        text = str(exc.args[0])
-        ctx.audit(
-            "user.create", resource=username, action="user_create", result="failure", details={"error": text}
-        )
-        raise BrokerError.coded(text) from None
+    _store(ctx)
+    with ctx.audit_failure("user.create", resource=username, action="user_create"):
+        _write(ctx, f"USER_CREATE {username!r}", lambda s: s.create_user(username, password, roles, ctx.now))
     ctx.audit(
         "user.create",
         resource=username,
@@ -145,15 +168,9 @@ def user_delete(ctx: Context, payload: bytes) -> dict[str, Any]:
     username = ctx.decode_coded(payload, REQUEST_PREFIX)["username"]
     if username == ctx.username:
         raise BrokerError.coded("cannot delete your own account")
-    store = _store(ctx)
-    try:
-        store.delete_user(username)
-    except KeyError as exc:
-        text = str(exc.args[0])
-        ctx.audit(
-            "user.delete", resource=username, action="user_delete", result="failure", details={"error": text}
-        )
-        raise BrokerError.coded(text) from None
+    _store(ctx)
+    with ctx.audit_failure("user.delete", resource=username, action="user_delete"):
+        _write(ctx, f"USER_DELETE {username!r}", lambda s: s.delete_user(username))
     ctx.audit("user.delete", resource=username, action="user_delete", result="success")
     return {"success": True, "message": username}
 
@@ -162,14 +179,15 @@ def user_update(ctx: Context, payload: bytes) -> dict[str, Any]:
     """USER_UPDATE: replace roles and set ``enabled`` (an absent byte disables, as on the server)."""
     ctx.check_manage(coded=True)
     req = ctx.decode_coded(payload, REQUEST_PREFIX)
-    store = _store(ctx)
-    username = req["username"]
-    try:
+    _store(ctx)
+    username, roles, enabled = req["username"], list(req["roles"]), bool(req.get("enabled", False))
+
+    def update(store: SecurityStore) -> None:
         # Standalone: roles are always replaced and enabled always set (absent byte = disabled).
-        store.set_roles(username, list(req["roles"]), ctx.now)
-        store.set_enabled(username, bool(req.get("enabled", False)), ctx.now)
-    except KeyError as exc:
-        raise BrokerError.coded(str(exc.args[0])) from None
+        store.set_roles(username, roles, ctx.now)
+        store.set_enabled(username, enabled, ctx.now)
+
+    _write(ctx, f"USER_UPDATE {username!r}", update)
     return {"success": True, "message": username}
 
 
@@ -203,10 +221,7 @@ def password_change(ctx: Context, payload: bytes) -> dict[str, Any]:
             raise BrokerError.coded("invalid current password") from None
     else:
         ctx.check_manage(coded=True)
-    try:
-        store.set_password(username, req["password"], ctx.now)
-    except KeyError as exc:
-        raise BrokerError.coded(str(exc.args[0])) from None
+    _write(ctx, f"PASSWORD_CHANGE {username!r}", lambda s: s.set_password(username, req["password"], ctx.now))
     return {"success": True, "message": username}
 
 
@@ -220,10 +235,9 @@ def acl_set(ctx: Context, payload: bytes) -> dict[str, Any]:
         raise BrokerError.coded(
             "cannot make topic public because anonymous access is disabled in server configuration"
         )
-    store = _store(ctx)
-    store.acls[req["topic"]] = Acl(
-        req["topic"], bool(req["public"]), list(req["allowed_users"]), list(req["allowed_roles"])
-    )
+    _store(ctx)
+    acl = Acl(req["topic"], bool(req["public"]), list(req["allowed_users"]), list(req["allowed_roles"]))
+    _write(ctx, f"ACL_SET {acl.topic!r}", lambda s: s.set_acl(acl))
     return {"success": True, "topic": req["topic"]}
 
 
@@ -257,8 +271,8 @@ def acl_delete(ctx: Context, payload: bytes) -> dict[str, Any]:
     """ACL_DELETE: remove a topic's ACL; deleting a missing one succeeds."""
     ctx.check_manage(coded=True)
     topic = ctx.decode_coded(payload, REQUEST_PREFIX)["topic"]
-    store = _store(ctx)
-    store.acls.pop(topic, None)  # deleting a missing ACL succeeds
+    _store(ctx)
+    _write(ctx, f"ACL_DELETE {topic!r}", lambda s: s.delete_acl(topic))
     return {"success": True, "topic": topic}
 
 

@@ -6,21 +6,21 @@ from typing import Any
 
 from pyflymq_broker.cluster import cluster_metadata as build_metadata
 from pyflymq_broker.handlers.context import Context
+from pyflymq_broker.raft_group import members
 
 __all__ = ["cluster_metadata"]
 
 
 def cluster_metadata(ctx: Context, payload: bytes) -> dict[str, Any]:
-    """CLUSTER_METADATA: this node leads every partition; ids and address follow the topology.
+    """CLUSTER_METADATA: partition leadership as this node sees it; ids follow the topology.
 
     No auth check, as on the server: clients call it before they authenticate, to route requests.
     """
     req = ctx.decode_coded(payload, "invalid request: ")
-    config, topology = ctx.broker.config, ctx.broker.topology
+    broker = ctx.broker
     return build_metadata(
-        ctx.broker.topics,
+        broker.topics,
         req.get("topic", ""),
-        cluster_id=topology.cluster_id(config),
-        node_id=config.node_id,
-        leader_addr=topology.leader_addr(config),
+        cluster_id=broker.topology.cluster_id(broker.config),
+        members=members(broker),
     )

@@ -7,7 +7,8 @@ those variations so each handler reads like the server code it mirrors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -147,6 +148,18 @@ class Context:
             details=details,
             now_ns=self.broker.now_ns(),
         )
+
+    @contextmanager
+    def audit_failure(self, type_: str, *, resource: str, action: str) -> Iterator[None]:
+        """Audit a refusal raised in the block as a ``failure`` event carrying its text, then re-raise.
+
+        The server records the error of a failed topic or user write, including ``not leader``.
+        """
+        try:
+            yield
+        except BrokerError as exc:
+            self.audit(type_, resource=resource, action=action, result="failure", details={"error": exc.text})
+            raise
 
     def record_metadata(
         self, topic: str, partition: int, offset: int, key: bytes | None, value_size: int

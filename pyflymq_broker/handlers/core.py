@@ -9,6 +9,8 @@ from pyflymq_broker.errors import BrokerError
 from pyflymq_broker.filters import RecordFilter
 from pyflymq_broker.handlers.context import Context
 from pyflymq_broker.log import Partition
+from pyflymq_broker.raft_apply import propose, replicate, require_leader
+from pyflymq_core.protocol import OpCode
 
 __all__ = [
     "consume",
@@ -32,7 +34,7 @@ def produce(ctx: Context, payload: bytes) -> dict[str, Any]:
     req = ctx.decode(payload)
     topic, key, value = req["topic"], req["key"], req["value"]
     ctx.check_write(topic)
-    partition, offset = ctx.broker.topics.produce(topic, key, value)  # the partition field is ignored
+    partition, offset = ctx.broker.produce(topic, key, value)  # the partition field is ignored
     return ctx.record_metadata(topic, partition, offset, key, len(value))
 
 
@@ -79,7 +81,11 @@ def consume_zero_copy(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def create_topic(ctx: Context, payload: bytes) -> dict[str, Any]:
-    """CREATE_TOPIC: idempotent (an existing topic keeps its count); 0 partitions means 1."""
+    """CREATE_TOPIC: idempotent (an existing topic keeps its count); 0 partitions means 1.
+
+    In a cluster only the Raft leader accepts it (a follower answers ``not leader: ...``, audited
+    as a failure); every node then creates the topic.
+    """
     req = ctx.decode(payload)
     topic, partitions = req["topic"], req["partitions"]
     problem = ctx.topic_admin_problem()
@@ -88,14 +94,18 @@ def create_topic(ctx: Context, payload: bytes) -> dict[str, Any]:
         raise BrokerError(problem)
     if partitions == 0:
         partitions = 1
-    if partitions < 0:
-        # The real server panics here (makeslice) and exits; the broker refuses the request.
-        text = f"invalid partition count: {partitions}"
-        ctx.audit(
-            "topic.create", resource=topic, action="create_topic", result="failure", details={"error": text}
-        )
-        raise BrokerError(text)
-    ctx.broker.topics.create(topic, partitions)  # idempotent: an existing topic keeps its count
+    with ctx.audit_failure("topic.create", resource=topic, action="create_topic"):
+        require_leader(ctx.broker)
+        if partitions < 0:
+            # The real server panics here (makeslice) and exits; the broker refuses the request.
+            raise BrokerError(f"invalid partition count: {partitions}")
+    # Idempotent: an existing topic keeps its count.
+    replicate(
+        ctx.broker,
+        OpCode.CREATE_TOPIC,
+        f"CREATE_TOPIC {topic!r}",
+        lambda node: node.topics.create(topic, partitions),
+    )
     ctx.audit(
         "topic.create",
         resource=topic,
@@ -110,7 +120,11 @@ def create_topic(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def delete_topic(ctx: Context, payload: bytes) -> dict[str, Any]:
-    """DELETE_TOPIC: idempotent; the topic's consumer-group offsets survive, as on the server."""
+    """DELETE_TOPIC: idempotent; the topic's consumer-group offsets survive, as on the server.
+
+    In a cluster only the Raft leader accepts it (``not leader: ...`` on a follower, audited as a
+    failure); every node then deletes the topic.
+    """
     req = ctx.decode(payload)
     topic = req["topic"]
     problem = ctx.topic_admin_problem()
@@ -118,7 +132,11 @@ def delete_topic(ctx: Context, payload: bytes) -> dict[str, Any]:
         ctx.audit("access.denied", resource=topic, action="delete_topic", result="denied")
         raise BrokerError(problem)
     count = ctx.broker.topics.reported_message_count(topic)
-    ctx.broker.topics.delete(topic)  # idempotent; consumer-group offsets are left behind
+    with ctx.audit_failure("topic.delete", resource=topic, action="delete_topic"):
+        # Idempotent; consumer-group offsets are left behind.
+        propose(
+            ctx.broker, OpCode.DELETE_TOPIC, f"DELETE_TOPIC {topic!r}", lambda node: node.topics.delete(topic)
+        )
     ctx.audit(
         "topic.delete",
         resource=topic,

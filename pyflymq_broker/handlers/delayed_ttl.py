@@ -21,7 +21,7 @@ def produce_delayed(ctx: Context, payload: bytes) -> dict[str, Any]:
         queue.schedule(topic, data, req["delay_ms"], ctx.now)
         ctx.broker.deliver_due(ctx.now)  # a delay <= 0 is due at once
         return ctx.record_metadata(topic, 0, 0, None, len(data))  # offset 0: a placeholder
-    _, offset = ctx.broker.topics.produce(topic, b"", data)  # feature off: the delay is ignored
+    _, offset = ctx.broker.produce(topic, b"", data)  # feature off: the delay is ignored
     return ctx.record_metadata(topic, 0, offset, None, len(data))
 
 
@@ -30,5 +30,5 @@ def produce_with_ttl(ctx: Context, payload: bytes) -> dict[str, Any]:
     req = ctx.decode(payload)
     topic, data = req["topic"], req["data"]
     # The TTL is never enforced: the record stays readable forever (SEMANTICS_NOTES #18).
-    _, offset = ctx.broker.topics.produce(topic, b"", data)
+    _, offset = ctx.broker.produce(topic, b"", data)
     return ctx.record_metadata(topic, 0, offset, None, len(data))

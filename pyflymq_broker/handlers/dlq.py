@@ -7,6 +7,8 @@ from typing import Any
 from pyflymq_broker.dlq import DLQRecord, decode_dlq_record
 from pyflymq_broker.errors import BrokerError
 from pyflymq_broker.handlers.context import Context
+from pyflymq_broker.raft_apply import propose
+from pyflymq_core.protocol import OpCode
 
 __all__ = ["fetch_dlq", "purge_dlq", "replay_dlq"]
 
@@ -63,7 +65,7 @@ def replay_dlq(ctx: Context, payload: bytes) -> dict[str, Any]:
     for record in records:
         if record.id == req["message_id"]:
             try:
-                ctx.broker.topics.produce(record.original_topic, b"", record.payload)
+                ctx.broker.produce(record.original_topic, b"", record.payload)
             except BrokerError as exc:
                 return {"success": False, "message": f"failed to replay message: {exc.text}"}
             return {"success": True, "message": "OK"}
@@ -71,9 +73,22 @@ def replay_dlq(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def purge_dlq(ctx: Context, payload: bytes) -> dict[str, Any]:
-    """PURGE_DLQ: drop the whole ``<topic><suffix>`` topic."""
+    """PURGE_DLQ: drop the whole ``<topic><suffix>`` topic.
+
+    The server deletes it like DELETE_TOPIC does: Raft-proposed in a cluster, so a follower
+    answers ``success = false`` with the ``not leader`` text.
+    """
     req = ctx.decode(payload)
     if not ctx.broker.config.dlq_enabled:
         return {"success": False, "message": "DLQ not enabled"}
-    ctx.broker.topics.delete(req["topic"] + ctx.broker.config.dlq_topic_suffix)
+    dlq_topic = req["topic"] + ctx.broker.config.dlq_topic_suffix
+    try:
+        propose(
+            ctx.broker,
+            OpCode.PURGE_DLQ,
+            f"PURGE_DLQ {dlq_topic!r}",
+            lambda node: node.topics.delete(dlq_topic),
+        )
+    except BrokerError as exc:
+        return {"success": False, "message": exc.text}
     return {"success": True, "message": "OK"}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyflymq_broker.errors import BrokerError
+from pyflymq_broker.errors import RAW_FLAGGED, BrokerError
 from pyflymq_broker.handlers.context import Context
 from pyflymq_broker.raft_apply import propose
 from pyflymq_broker.schemas import REGISTER_TYPES
 from pyflymq_core.errors import ProtocolError
-from pyflymq_core.protocol import decode_request
+from pyflymq_core.protocol import OpCode, decode_request
 
 __all__ = [
     "delete_schema",
@@ -25,22 +25,24 @@ def register_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
     """REGISTER_SCHEMA: store the next version of a named schema; the answer carries the version.
 
     The type is checked before anything is proposed, so a bad type is an error in both modes. In
-    cluster mode an invalid or incompatible definition is answered as a success (the Raft apply
-    fails unseen) whose version is the name's latest stored one, or 1 when there is none: the
-    server reads the registry for the version after proposing.
+    cluster mode a follower answers ``not leader: ...``; on the leader an invalid or incompatible
+    definition is answered as a success (the Raft apply fails unseen) whose version is the name's
+    latest stored one, or 1 when there is none: the server reads the registry for the version
+    after proposing.
     """
     req = ctx.decode(payload)
     name, type_ = req["name"], req["type"]
     if type_ not in REGISTER_TYPES:
         raise BrokerError.flagged(f"unsupported schema type: {type_}")
-    registry = ctx.broker.schemas
     version = propose(
-        ctx.broker.topology,
+        ctx.broker,
+        OpCode.REGISTER_SCHEMA,
         f"REGISTER_SCHEMA {name!r}",
-        lambda: registry.register(name, type_, req["schema"]),
+        lambda node: node.schemas.register(name, type_, req["schema"]),
+        RAW_FLAGGED,
     )
     if version is None:
-        latest = registry.latest(name)
+        latest = ctx.broker.schemas.latest(name)
         version = latest.version if latest is not None else 1
     return {"name": name, "type": type_, "version": version}
 
@@ -95,20 +97,23 @@ def produce_with_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
         errors = ctx.broker.schemas.validate(req["schema_name"], data)
         if errors:
             raise BrokerError.flagged(f"schema validation failed: [{' '.join(errors)}]")
-    _, offset = ctx.broker.topics.produce(topic, b"", data)
+    _, offset = ctx.broker.produce(topic, b"", data)
     return ctx.record_metadata(topic, 0, offset, None, len(data))
 
 
 def delete_schema(ctx: Context, payload: bytes) -> dict[str, Any]:
     """DELETE_SCHEMA: remove one version; the name disappears with its last version.
 
-    In cluster mode a missing version is answered ``OK`` too (the Raft apply fails unseen).
+    In cluster mode a follower answers ``not leader: ...``; on the leader a missing version is
+    answered ``OK`` too (the Raft apply fails unseen).
     """
     req = ctx.decode(payload)
     name, version = req["topic"], req["version"]
     propose(
-        ctx.broker.topology,
+        ctx.broker,
+        OpCode.DELETE_SCHEMA,
         f"DELETE_SCHEMA {name!r} v{version}",
-        lambda: ctx.broker.schemas.delete(name, version),
+        lambda node: node.schemas.delete(name, version),
+        RAW_FLAGGED,
     )
     return {"success": True, "message": "OK"}

@@ -26,7 +26,7 @@ def produce_tx(ctx: Context, payload: bytes) -> dict[str, Any]:
     topic, data = req["topic"], req["data"]
     coordinator = ctx.broker.txns
     if coordinator is None:
-        _, offset = ctx.broker.topics.produce(topic, b"", data)  # written at once; ABORT undoes nothing
+        _, offset = ctx.broker.produce(topic, b"", data)  # written at once; ABORT undoes nothing
         return ctx.record_metadata(topic, 0, offset, None, len(data))
     coordinator.add(req["txn_id"], topic, data)
     return ctx.record_metadata(topic, 0, 0, None, len(data))  # offset assigned at commit
@@ -47,7 +47,7 @@ def commit_tx(ctx: Context, payload: bytes) -> dict[str, Any]:
         return {"txn_id": txn_id, "success": False}
     for topic, data in txn.operations:
         try:
-            ctx.broker.topics.produce(topic, b"", data)
+            ctx.broker.produce(topic, b"", data)
         except BrokerError:
             coordinator.fail_commit(txn)  # not atomic: earlier messages stay written
             return {"txn_id": txn_id, "success": False}

@@ -3,7 +3,10 @@
 Each scenario runs on a fresh :class:`~pyflymq_broker.Broker` built from the scenario's server
 profile (``tests/transcripts/profiles/<profile>.json``; ``raft-single`` names a ``cluster_addr``
 and so runs the broker in single-node cluster mode), with one
-:class:`~pyflymq_broker.Session` per transcript ``connection``. Requests are sent as the exact
+:class:`~pyflymq_broker.Session` per transcript ``connection``. The ``cluster-3node`` profile runs
+on a fresh :class:`~pyflymq_broker.multinode.BrokerCluster` of its three node profiles, with the
+Raft leader the capture elected (``role_map``); each step goes to the node its ``node_role`` names,
+and each connection stays on the node of its first step. Requests are sent as the exact
 bytes captured (``payload_hex`` behind a rebuilt header, or ``raw_hex``), re-encoded only where a
 ``from_previous`` substitution applies (the transaction id the broker itself handed out).
 ``sleep_before_ms`` advances an injected clock: nothing sleeps. Responses are decoded with the
@@ -14,10 +17,8 @@ Where the real server crashed (``server_exited``), the broker answers with an er
 (a documented deviation, docs/broker.md); the test asserts that error frame. Steps after a crash
 would describe a dead server and are not replayed (every crash is currently the last step).
 
-Not replayed (listed so the skip is visible in the report):
+Not replayed:
 
-* profile ``cluster-3node``: multi-node clusters are not simulated (three nodes that each believe
-  they lead partition 0, unreplicated logs, ``not leader`` redirects);
 * ``tls_port_plaintext_client`` step 1: a plaintext client on a TLS port fails the TLS handshake,
   which is the TLS server's job, not the state machine's (step 2 is replayed).
 
@@ -38,11 +39,12 @@ from typing import Any
 import pytest
 
 from pyflymq_broker import Broker, BrokerConfig, Session
+from pyflymq_broker.multinode import BrokerCluster
 from pyflymq_core.protocol import decode_request, decode_response, encode_header, encode_request
 
 TRANSCRIPTS = Path(__file__).resolve().parent.parent / "transcripts"
 PROFILES = TRANSCRIPTS / "profiles"
-NOT_SIMULATED_PROFILES = {"cluster-3node"}
+MULTI_NODE_PROFILES = {"cluster-3node"}
 SKIPPED_STEPS = {
     ("tls_port_plaintext_client", 1): "a plaintext client on the TLS port fails the TLS handshake "
     "(transport layer, not the broker state machine)",
@@ -82,6 +84,7 @@ class FakeClock:
 @dataclass
 class Connection:
     session: Session
+    node_id: str
     pending: bytearray = field(default_factory=bytearray)
     closed: bool = False
 
@@ -188,17 +191,40 @@ def _expected_fields(step: dict[str, Any]) -> dict[str, Any]:
     return normalize(step["response"]["fields"], step["volatile"], step["unordered"])
 
 
+def _nodes(steps: list[dict[str, Any]], clock: FakeClock) -> dict[str, Broker]:
+    """The scenario's server(s) by node id: one broker, or every node of a multi-node cluster."""
+    profile = steps[0]["server_profile"]
+    counter = iter(range(1, 1_000_000))
+
+    def ids() -> str:
+        return f"00000000-0000-4000-8000-{next(counter):012d}"
+
+    if profile in MULTI_NODE_PROFILES:
+        cluster = BrokerCluster.from_json_files(
+            sorted(PROFILES.glob(f"{profile}.node*.json")),
+            leader=steps[0]["role_map"]["leader"]["node_id"],  # the node the capture's election chose
+            clock=clock,
+            id_factory=ids,
+        )
+        return {node.config.node_id: node for node in cluster.nodes}
+    broker = Broker(BrokerConfig.from_json_file(PROFILES / f"{profile}.json"), clock=clock, id_factory=ids)
+    return {broker.config.node_id: broker}
+
+
+def _node_id(step: dict[str, Any], nodes: dict[str, Broker]) -> str:
+    """The node a step talks to: its ``node_role`` in a multi-node capture, else the only one."""
+    if "node_role" in step:
+        node_id: str = step["role_map"][step["node_role"]]["node_id"]
+        return node_id
+    (only,) = nodes
+    return only
+
+
 def replay(scenario: str) -> Iterator[str]:
     """Run the scenario; yields a description of each checked exchange (for the assertion text)."""
     steps = SCENARIOS[scenario]
-    profile = steps[0]["server_profile"]
     clock = FakeClock()
-    counter = iter(range(1, 1_000_000))
-    broker = Broker(
-        BrokerConfig.from_json_file(PROFILES / f"{profile}.json"),
-        clock=clock,
-        id_factory=lambda: f"00000000-0000-4000-8000-{next(counter):012d}",
-    )
+    nodes = _nodes(steps, clock)
     connections: dict[int, Connection] = {}
     responses: dict[int, dict[str, Any]] = {}
     crashed_at: int | None = None
@@ -213,11 +239,13 @@ def replay(scenario: str) -> Iterator[str]:
             continue
         clock.advance(step.get("sleep_before_ms", 0) / 1000.0)
         index = step["connection"]
+        node_id = _node_id(step, nodes)
         conn = connections.get(index)
         if conn is None:
             conn = connections[index] = Connection(
-                broker.open_session(client_addr=f"127.0.0.1:{50000 + index}")
+                nodes[node_id].open_session(client_addr=f"127.0.0.1:{50000 + index}"), node_id
             )
+        assert conn.node_id == node_id, f"{where}: connection {index} moved from {conn.node_id} to {node_id}"
         request = step["request"]
         action = request.get("client_action")
         if action in ("close", "shutdown_write"):
@@ -288,30 +316,24 @@ def _previous_op(steps: list[dict[str, Any]], step: dict[str, Any]) -> int:
     return ops[index]
 
 
-REPLAYABLE = [
-    name for name, steps in SCENARIOS.items() if steps[0]["server_profile"] not in NOT_SIMULATED_PROFILES
-]
-NOT_REPLAYED = [name for name in SCENARIOS if name not in REPLAYABLE]
-
-
-@pytest.mark.parametrize("scenario", REPLAYABLE)
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_broker_matches_transcript(scenario: str) -> None:
     checked = list(replay(scenario))
     assert checked, f"{scenario}: no exchange was checked"
 
 
-@pytest.mark.parametrize("scenario", NOT_REPLAYED)
-def test_multi_node_profiles_are_not_simulated(scenario: str) -> None:
-    pytest.skip(
-        f"{scenario}: profile {SCENARIOS[scenario][0]['server_profile']} (multi-node cluster) "
-        "is not simulated"
-    )
+def test_multi_node_scenarios_check_every_step_on_every_node() -> None:
+    for name, steps in SCENARIOS.items():
+        if steps[0]["server_profile"] in MULTI_NODE_PROFILES:
+            checked = list(replay(name))
+            assert len(checked) == len(steps), f"{name}: {len(steps) - len(checked)} steps not checked"
+            assert {s["node_role"] for s in steps} == {"leader", "follower-a", "follower-b"}
 
 
 def test_every_transcript_file_was_loaded() -> None:
     files = {p.stem for p in TRANSCRIPTS.glob("*.jsonl")}
     areas = {"topics", "produce_consume", "fetch", "consumer_groups", "schemas", "auth", "audit", "framing"}
     assert areas <= files
-    assert len(REPLAYABLE) >= 60
-    raft_single = {name for name, steps in SCENARIOS.items() if steps[0]["server_profile"] == "raft-single"}
-    assert len(raft_single) >= 3 and raft_single <= set(REPLAYABLE)
+    assert len(SCENARIOS) >= 60
+    profiles = {steps[0]["server_profile"] for steps in SCENARIOS.values()}
+    assert {"raft-single", "cluster-3node"} <= profiles
