@@ -457,7 +457,18 @@ def parse_not_leader(message: str) -> NotLeaderError | None:
             leader_id = value
         elif key == "partition":
             partition = _int_or(value, None)
-    if leader_addr:
+    partition_leader = marker == _NOT_PARTITION_LEADER
+    if partition_leader and leader_addr:
+        # FlyMQ 1.26 names a partition's leader by its cluster (Raft) address here, not a client port.
+        where = "this partition" if partition is None else f"partition {partition}"
+        hint = (
+            f"This node does not lead {where} and FlyMQ does not forward requests. FlyMQ 1.26 names "
+            f"another node here by its cluster (Raft) address ({leader_addr}), which is not a "
+            "client endpoint. pyflymq re-sends keyless records to the same node (its round-robin "
+            "moves on) and routes keyed records from CLUSTER_METADATA; it never dials an address "
+            "the metadata lists as a cluster address."
+        )
+    elif leader_addr:
         hint = f"This node is not the leader; retry the request on the leader at {leader_addr}."
     elif leader_id:
         hint = f"This node is not the leader; retry on node {leader_id!r} (see client.get_metadata())."
@@ -470,6 +481,7 @@ def parse_not_leader(message: str) -> NotLeaderError | None:
         leader_addr=leader_addr,
         leader_id=leader_id,
         partition=partition,
+        partition_leader=partition_leader,
     )
 
 

@@ -16,6 +16,7 @@ Every error the SDK raises is a :class:`FlyMQError` carrying a human message (``
     ├── ProtocolError
     ├── ServerError                (server text the SDK has no specific type for)
     ├── NotLeaderError                                               retriable
+    │   └── LeaderAddressUnknownError   (not retriable)
     ├── UnsupportedOperationError
     ├── FeatureDisabledError
     ├── AlreadyExistsError
@@ -65,6 +66,7 @@ __all__ = [
     "HandlerFailedError",
     "InvalidArgumentError",
     "InvalidArgumentTypeError",
+    "LeaderAddressUnknownError",
     "LocatedError",
     "MissingExtraError",
     "NotFoundError",
@@ -328,6 +330,10 @@ class NotLeaderError(FlyMQError):
     Parsed from ``not leader: leader_id=<id> leader_addr=<addr>``, ``not leader: leader_addr=<addr>``,
     ``not leader: no leader elected`` and ``not partition leader: partition=<p> leader_addr=<addr>`` /
     ``leader=<node-id>``.  Any field may be ``None`` when the text does not carry it.
+    ``partition_leader`` tells the two families apart: ``True`` for ``not partition leader`` (a
+    produce to a partition this node does not lead; FlyMQ 1.26 names that leader by its cluster
+    (Raft) address, which is not a client endpoint), ``False`` for ``not leader`` (the metadata
+    leader, named by its client address).
     """
 
     default_hint = (
@@ -340,6 +346,7 @@ class NotLeaderError(FlyMQError):
     leader_addr: str | None
     leader_id: str | None
     partition: int | None
+    partition_leader: bool
 
     def __init__(
         self,
@@ -350,11 +357,61 @@ class NotLeaderError(FlyMQError):
         leader_addr: str | None = None,
         leader_id: str | None = None,
         partition: int | None = None,
+        partition_leader: bool = False,
     ) -> None:
         super().__init__(message, hint=hint, server_message=server_message)
         self.leader_addr = leader_addr
         self.leader_id = leader_id
         self.partition = partition
+        self.partition_leader = partition_leader
+
+
+class LeaderAddressUnknownError(NotLeaderError):
+    """A write needs a leader the client cannot reach: the server named it only by its cluster
+    (Raft) address, which speaks Raft, not the client protocol.
+
+    In a multi-node FlyMQ 1.26 cluster each node's CLUSTER_METADATA lists itself (node id, client
+    address) as the leader of the partitions it leads, and every other partition's leader only by
+    that peer's cluster address (``leader_id == leader_addr``); its ``not partition leader`` answers
+    name the same cluster address.  The server does not forward requests, so a keyed record whose
+    partition is led elsewhere cannot be written through this node, and pyflymq never dials a
+    cluster address (the Raft port would read the request as garbage and hang).  Raised before
+    anything is sent; not retriable: the same request meets the same layout.  ``leader_addr`` is
+    the cluster address, ``partition`` the partition, ``topic`` the topic (when known).
+    """
+
+    default_hint = (
+        "FlyMQ 1.26 reports other cluster nodes by their cluster (Raft) address, not their client "
+        "address, and does not forward requests. Produce keyless records (each node accepts those "
+        "on a partition it leads), use keys whose partition the bootstrap node leads itself (see "
+        "client.get_metadata(topic): partitions whose leader_id is a node id), or use a standalone "
+        "or single-node server."
+    )
+    retriable = False
+
+    topic: str | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        server_message: str | None = None,
+        leader_addr: str | None = None,
+        leader_id: str | None = None,
+        partition: int | None = None,
+        topic: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            hint=hint,
+            server_message=server_message,
+            leader_addr=leader_addr,
+            leader_id=leader_id,
+            partition=partition,
+            partition_leader=True,
+        )
+        self.topic = topic
 
 
 class UnsupportedOperationError(FlyMQError):

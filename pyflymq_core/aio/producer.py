@@ -54,6 +54,7 @@ from pyflymq_core.errors import (
     ConnectionError,
     DeliveryError,
     FlyMQError,
+    LeaderAddressUnknownError,
     ProducerClosedError,
     TimeoutError,
 )
@@ -808,23 +809,30 @@ class AsyncProducer:
         self._retry_at = _monotonic() + self._backoff
 
     async def _write_routed(self, primary: AsyncConnection, batches: list[list[AsyncRecordFuture]]) -> None:
-        """Cluster (or standalone not known yet): keyed records go to their partition leader."""
+        """Cluster (or standalone not known yet): keyed records go to their partition leader; one
+        whose leader is known only by a cluster (Raft) address fails at once, unsent."""
         if not any(record.key for batch in batches for record in batch):
             await self._write(primary, batches)
             return
         client = self._client
         groups: dict[AsyncConnection, list[AsyncRecordFuture]] = {}
+        unroutable = False
         for batch in batches:
             for record in batch:
                 conn = primary
                 if record.key:
                     try:
                         conn = await client._route(record._call)
+                    except LeaderAddressUnknownError as exc:
+                        unroutable = True
+                        self._log_failure(record, exc)
+                        self._give_up(record, exc)
+                        continue
                     except FlyMQError as exc:
                         topic = record.topic
                         logger.info("producer: routing %r failed (%s); using %s", topic, exc, primary.label)
                 groups.setdefault(conn, []).append(record)
-        if len(groups) == 1:
+        if len(groups) == 1 and not unroutable:
             await self._write(next(iter(groups)), batches)
             return
         for conn, records in groups.items():

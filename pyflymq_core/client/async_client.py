@@ -12,7 +12,9 @@ futures) over an asyncio transport from the plugin registry — and the policy i
   with LIST_GROUPS first: AUTH crashes a server whose authentication is off).
 * **Retries**: only idempotent reads are re-sent after a connection loss; a request provably never
   written is re-sent on a fresh connection; a write whose answer was lost fails saying so.
-* **Cluster routing** of keyed produces to the partition leader; ``not leader`` followed once.
+* **Cluster routing** of keyed produces to the partition leader; ``not leader`` followed once; a
+  keyless record refused as ``not partition leader`` re-sent to the same node; a peer's cluster
+  (Raft) address never dialed.
 * **Keep-alive** task for idle connections (the server drops them after 5 minutes).
 * **Timeouts**: ``request_timeout_ms`` bounds every response; ``asyncio.timeout()`` /
   ``asyncio.wait_for()`` around any call work too — a cancelled call's response is read and dropped,
@@ -367,6 +369,10 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
                 if policy is None:
                     policy = self._retry_policy(call)
                 step = policy.after(exc, conn)
+                if step.refresh:
+                    assert call.topic is not None
+                    await self._refresh_metadata(call.topic)
+                    step = policy.after(exc, conn)
                 if step.error is not None:
                     if step.close:
                         await conn.close(str(exc))
@@ -374,6 +380,18 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
                         raise
                     raise step.error from exc
                 conn = None if step.target is None else await self._connection_to(step.target)
+
+    async def _refresh_metadata(self, topic: str) -> None:
+        """Re-read ``topic``'s CLUSTER_METADATA for the retry policy (a failure is logged and
+        leaves the layout unknown: the policy then decides with what it knows)."""
+        primary = await self._primary_connection()
+        try:
+            metadata = await self._execute(calls.cluster_metadata(topic), primary)
+        except FlyMQError as exc:
+            if self._store_metadata(topic, None, exc) is None:
+                logger.info("no cluster metadata for %r (%s)", topic, exc)
+        else:
+            self._store_metadata(topic, metadata, None)
 
     # ================================================================== high-level producer / consumer
 

@@ -6,15 +6,18 @@ they decide is here, once, so they cannot drift apart:
 
 * :class:`RetryPolicy` — what a failed request leads to: re-send on a fresh connection (never
   written, or an idempotent read after a connection loss), follow a ``not leader`` answer once,
-  close an out-of-step connection, or fail with an error that says whether a write may have been
-  applied.
+  re-send a keyless record a node refused as ``not partition leader`` to the same node, close an
+  out-of-step connection, or fail with an error that says whether a write may have been applied.
+  A peer's cluster (Raft) address is never dialed (see :mod:`pyflymq_core.client.cluster`).
 * :class:`BootstrapPlan` — the failover order over the bootstrap servers, in rounds with backoff,
   which errors stop the search, and the final error naming every server tried and why.
 * Authentication decisions (:class:`ClientBase` ``_auth_*`` methods): when to probe whether the
   server enforces authentication, what the probe's answer means, and the errors for operations a
   server without authentication cannot serve (FlyMQ 1.26 crashes on AUTH and user/ACL requests
   when authentication is off).
-* Keyed-produce routing (``_route_target``): which partition leader a record should go to.
+* Keyed-produce routing (``_route_target``): which partition leader a record should go to, or
+  :class:`~pyflymq_core.errors.LeaderAddressUnknownError` before anything is sent when the
+  metadata names that leader only by its cluster (Raft) address.
 * Observation: every request, ordinary calls, the authentication probe, AUTH itself and keep-alive
   requests alike, is counted and shown to the lifecycle hooks by the client's
   :class:`~pyflymq_core.client.observer.RequestObserver` (``client.observer``).
@@ -35,7 +38,12 @@ from collections.abc import Mapping
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from pyflymq_core.client.calls import Call, OutOfStepError, ValueDecoder, ValueEncoder, op_name
-from pyflymq_core.client.cluster import MetadataCache, RouteEntry, resolve_leader_address
+from pyflymq_core.client.cluster import (
+    MetadataCache,
+    RouteEntry,
+    led_by_cluster_address,
+    resolve_leader_address,
+)
 from pyflymq_core.client.connection import NotSentError
 from pyflymq_core.client.observer import RequestObserver
 from pyflymq_core.client.schema_guard import SchemaGuard
@@ -47,6 +55,7 @@ from pyflymq_core.errors import (
     ConnectionError,
     FeatureDisabledError,
     FlyMQError,
+    LeaderAddressUnknownError,
     NotLeaderError,
     TimeoutError,
     TopicNotFoundError,
@@ -64,6 +73,7 @@ __all__ = [
     "RetryPolicy",
     "Step",
     "build_config",
+    "cluster_address_error",
 ]
 
 logger = logging.getLogger("pyflymq.client")
@@ -75,6 +85,9 @@ _client_ids = itertools.count(1)
 
 #: ``_route_target`` answer: the topic's partition layout must be fetched first.
 NEEDS_METADATA = ServerAddress("", 0, "needs-metadata")
+#: Re-sends of one keyless record refused as ``not partition leader`` when the topic's partition
+#: count is unknown (each refusal must also name a partition not refused before).
+KEYLESS_RESENDS_UNKNOWN_LAYOUT = 64
 
 
 class ConnectionState(Protocol):
@@ -144,17 +157,79 @@ def build_config(
 class Step(NamedTuple):
     """What the request loop does after a failed attempt, decided by :meth:`RetryPolicy.after`.
 
-    ``error is None``: send the call again — to ``target`` when given (a reported leader), else on
-    a freshly routed connection.  Otherwise raise ``error`` (chained to the failure when it is a
-    different object), after closing the connection first when ``close`` is set (out of step).
+    ``error is None``: send the call again — to ``target`` when given (a reported leader, or the
+    same node), else on a freshly routed connection; with ``refresh`` set, first re-read the call
+    topic's CLUSTER_METADATA and ask :meth:`RetryPolicy.after` again (it then knows the layout).
+    Otherwise raise ``error`` (chained to the failure when it is a different object), after closing
+    the connection first when ``close`` is set (out of step).
     """
 
     error: FlyMQError | None
     target: ServerAddress | None = None
     close: bool = False
+    refresh: bool = False
 
 
 _RESEND = Step(None)
+_REFRESH = Step(None, refresh=True)
+
+
+def cluster_address_error(
+    what: str,
+    node: str,
+    address: str,
+    *,
+    partition: int | None = None,
+    topic: str | None = None,
+    leader_id: str | None = None,
+    server_message: str | None = None,
+) -> LeaderAddressUnknownError:
+    """The error of a write whose leader ``node`` names only by the cluster (Raft) ``address``:
+    nothing was written, and the address is not dialed (it speaks Raft, not the client protocol)."""
+    where = "the leader" if partition is None else f"the leader of partition {partition}"
+    return LeaderAddressUnknownError(
+        f"{what}: {node} names {where} only by the cluster address {address}. FlyMQ 1.26 names "
+        "other nodes by their cluster (Raft) address, not their client address, and does not forward "
+        "requests, so the record cannot be written through this node; nothing was written (pyflymq "
+        "never dials a cluster address)",
+        hint=(
+            "Produce keyless records (each node accepts those on a partition it leads), or use keys "
+            f"that map to a partition {node} leads itself (client.get_metadata("
+            f"{'topic' if topic is None else repr(topic)}) lists those with a node id as leader_id; "
+            "every node leads partition 0), or use a standalone or single-node server. "
+            "Bootstrapping to another node does not help: FlyMQ 1.26 nodes name each other's "
+            "partitions by cluster address too."
+        ),
+        server_message=server_message,
+        leader_addr=address,
+        leader_id=leader_id,
+        partition=partition,
+        topic=topic,
+    )
+
+
+def _keyless_refused_error(
+    call: Call[Any], exc: NotLeaderError, refused: list[int | None], node: str
+) -> NotLeaderError:
+    """A keyless record the node kept refusing: its round-robin found no partition it leads."""
+    picked = ", ".join("?" if p is None else str(p) for p in refused)
+    named = f" (naming their leader as {exc.leader_addr})" if exc.leader_addr else ""
+    return NotLeaderError(
+        f"{call.describe()} was refused {len(refused)} time(s) by {node}: its round-robin picked "
+        f"partition(s) {picked}, which it does not lead{named}, and FlyMQ does not forward requests; "
+        "the record was not written",
+        hint=(
+            "Produce it again: every attempt moves the node's round-robin on. In a multi-node FlyMQ "
+            "1.26 cluster a node accepts writes only for the partitions it leads itself "
+            "(client.get_metadata(topic) lists those with a node id as leader_id); concurrent "
+            "producers on the same node share its round-robin."
+        ),
+        server_message=exc.server_message,
+        leader_addr=exc.leader_addr,
+        leader_id=exc.leader_id,
+        partition=exc.partition,
+        partition_leader=True,
+    )
 
 
 class RetryPolicy:
@@ -166,10 +241,22 @@ class RetryPolicy:
       write fails saying it may or may not have been applied (never silently re-sent).
     * Timeout: a write's error says it may have been applied; nothing is re-sent.
     * ``not leader`` with a leader address: followed once (the topic's routing entry is dropped).
+    * ``not partition leader`` (FlyMQ 1.26 names the leader by its cluster address there):
+
+      - keyless record: the node's round-robin picked a partition it does not lead and the record
+        was not written; it is re-sent to the *same* node (the round-robin moves on), once per
+        partition — it stops at a partition refused before, or after as many attempts as the topic
+        has partitions (when known) — then fails with a :class:`NotLeaderError` saying so;
+      - keyed record: the topic's metadata is re-read first; a leader the metadata lists only by
+        its cluster (Raft) address ends the call with :class:`LeaderAddressUnknownError`, any other
+        address is followed once.
+
+      Neither counts against ``max_retries`` (nothing was written; like the redirect).
+    * An address the metadata lists as a cluster (Raft) address is never dialed.
     * A response that does not answer the request: the connection is closed.
     """
 
-    __slots__ = ("attempts", "call", "max_retries", "metadata", "redirected")
+    __slots__ = ("attempts", "call", "max_retries", "metadata", "redirected", "refreshed", "refused")
 
     def __init__(self, call: Call[Any], max_retries: int, metadata: MetadataCache) -> None:
         self.call = call
@@ -177,6 +264,9 @@ class RetryPolicy:
         self.metadata = metadata
         self.attempts = 0
         self.redirected = False
+        self.refreshed = False
+        #: Partitions that refused this keyless record, in order.
+        self.refused: list[int | None] = []
 
     def after(self, exc: FlyMQError, conn: ConnectionState) -> Step:
         """The next step after attempt failed with ``exc`` on ``conn``."""
@@ -190,14 +280,7 @@ class RetryPolicy:
         if isinstance(exc, OutOfStepError):
             return Step(exc, close=True)
         if isinstance(exc, NotLeaderError):
-            if self.redirected or not exc.leader_addr:
-                return Step(exc)
-            self.redirected = True
-            if call.topic is not None:
-                self.metadata.invalidate(call.topic)
-            target = resolve_leader_address(exc.leader_addr, conn.address)
-            logger.info("%s: %s is not the leader; retrying once on %s", call.describe(), conn.label, target)
-            return Step(None, target)
+            return self._not_leader(exc, conn)
         if isinstance(exc, TimeoutError):
             if call.write:
                 return Step(
@@ -224,6 +307,61 @@ class RetryPolicy:
                     )
                 )
         return Step(exc)
+
+    def _not_leader(self, exc: NotLeaderError, conn: ConnectionState) -> Step:
+        """``not leader`` / ``not partition leader``: re-send, follow, refresh first, or fail."""
+        call = self.call
+        address = exc.leader_addr
+        if not exc.retriable:
+            return Step(exc)
+        if exc.partition_leader and call.topic is not None:
+            if not call.key:
+                return self._keyless_refused(exc, conn)
+            if address and not self.refreshed and not self.metadata.cluster_address(address):
+                # Learn the topic's layout before following: the address may be a cluster address.
+                self.refreshed = True
+                self.metadata.invalidate(call.topic)
+                return _REFRESH
+        if address and self.metadata.cluster_address(address):
+            return Step(
+                cluster_address_error(
+                    f"{call.describe()} was refused",
+                    conn.label,
+                    address,
+                    partition=exc.partition,
+                    topic=call.topic,
+                    leader_id=exc.leader_id,
+                    server_message=exc.server_message,
+                )
+            )
+        if self.redirected or not address:
+            return Step(exc)
+        self.redirected = True
+        if call.topic is not None:
+            self.metadata.invalidate(call.topic)
+        target = resolve_leader_address(address, conn.address)
+        logger.info("%s: %s is not the leader; retrying once on %s", call.describe(), conn.label, target)
+        return Step(None, target)
+
+    def _keyless_refused(self, exc: NotLeaderError, conn: ConnectionState) -> Step:
+        """A keyless record refused as ``not partition leader``: same node again, or give up."""
+        call = self.call
+        assert call.topic is not None
+        refused = self.refused
+        entry = self.metadata.get(call.topic)
+        count = None if entry is None else entry.partition_count
+        limit = count or KEYLESS_RESENDS_UNKNOWN_LAYOUT
+        again = exc.partition not in refused and len(refused) + 1 < limit
+        refused.append(exc.partition)
+        if not again:
+            return Step(_keyless_refused_error(call, exc, refused, conn.label))
+        logger.info(
+            "%s: %s does not lead partition %s (round-robin); re-sending to the same node",
+            call.describe(),
+            conn.label,
+            "?" if exc.partition is None else exc.partition,
+        )
+        return Step(None, conn.address)
 
 
 # --------------------------------------------------------------------------- bootstrap and failover
@@ -475,29 +613,50 @@ class ClientBase(Generic[ConnT]):
         """:meth:`_route_target` once CLUSTER_METADATA answered ``metadata`` or failed with ``error``."""
         topic = call.topic
         assert topic is not None
-        if error is not None:
-            if not isinstance(error, TopicNotFoundError):
-                logger.info("no cluster metadata for %r (%s); sending to %s", topic, error, primary.label)
-                return None
-            entry = self._metadata.put_unknown(topic)
-        else:
-            assert metadata is not None
-            self._metadata.put_metadata(metadata)
-            if metadata.standalone:
-                return None
-            entry = self._metadata.get(topic) or self._metadata.put_unknown(topic)
+        entry = self._store_metadata(topic, metadata, error)
+        if entry is None:
+            logger.info("no cluster metadata for %r (%s); sending to %s", topic, error, primary.label)
+            return None
         return self._leader_of(call, entry, primary.address)
 
+    def _store_metadata(
+        self, topic: str, metadata: ClusterMetadata | None, error: FlyMQError | None
+    ) -> RouteEntry | None:
+        """Cache a CLUSTER_METADATA answer about ``topic`` (``error``: it failed); the topic's entry
+        (an "unknown topic" one for ``TopicNotFoundError``), ``None`` after any other failure."""
+        if error is not None:
+            return self._metadata.put_unknown(topic) if isinstance(error, TopicNotFoundError) else None
+        assert metadata is not None
+        self._metadata.put_metadata(metadata)
+        return self._metadata.get(topic) or self._metadata.put_unknown(topic)
+
     def _leader_of(self, call: Call[Any], entry: RouteEntry, primary: ServerAddress) -> ServerAddress | None:
-        """The leader of the key's partition, unless it is the bootstrap server (or unknown)."""
+        """The leader of the key's partition, unless it is the bootstrap server (or unknown).
+
+        Raises :class:`LeaderAddressUnknownError` when the metadata names that leader only by its
+        cluster (Raft) address: the server would refuse the record, and that address is not a
+        client endpoint.  Nothing has been sent then."""
         if entry.cluster_id == "standalone":
             return None
         assert call.key is not None
-        leader = entry.leader_for_key(call.key)
-        if leader is None:
+        partition = entry.partition_for_key(call.key)
+        if partition is None:
             return None
+        leader = partition.leader_addr
         address = resolve_leader_address(leader, primary)
-        return None if address == primary else address
+        if address == primary:
+            return None
+        if led_by_cluster_address(partition) and self._metadata.cluster_address(leader):
+            raise cluster_address_error(
+                f"cannot produce the keyed record to {call.topic!r} (its key maps to partition "
+                f"{partition.partition})",
+                str(primary),
+                leader,
+                partition=partition.partition,
+                topic=call.topic,
+                leader_id=partition.leader_id,
+            )
+        return address
 
     def _leader_unreachable(self, address: ServerAddress, exc: FlyMQError, primary: ConnT) -> None:
         logger.warning("partition leader %s unreachable (%s); sending to %s", address, exc, primary.label)
@@ -505,10 +664,12 @@ class ClientBase(Generic[ConnT]):
     def _read_address(self, leader: str | None, primary: ConnT) -> ServerAddress | None:
         """Where the consumers read a partition whose leader reported ``leader`` as its address:
         that leader, or ``None`` for the bootstrap connection ``primary`` (a standalone server,
-        an unknown leader, or the bootstrap server itself).  FlyMQ serves reads from the local
+        an unknown leader, a leader known only by its cluster (Raft) address, or the bootstrap
+        server itself).  FlyMQ serves reads from the local
         node (SEMANTICS_NOTES #19), so the leader is the node that has the records."""
-        if leader is None or self._metadata.standalone:
-            return None
+        metadata = self._metadata
+        if leader is None or metadata.standalone or metadata.cluster_address(leader):
+            return None  # a cluster (Raft) address is not a client endpoint: read where we are
         address = resolve_leader_address(leader, primary.address)
         return None if address == primary.address else address
 

@@ -7,6 +7,24 @@ answers ``not leader: ...`` / ``not partition leader: ... leader_addr=<addr>``. 
 
 Standalone servers report ``cluster_id = "standalone"`` and their raw ``bind_addr`` as the leader
 (often ``":9092"`` without a host): once a standalone answer is seen, routing is skipped entirely.
+
+**Cluster (Raft) addresses are never dialed.**  In a multi-node FlyMQ 1.26 cluster a node's
+CLUSTER_METADATA lists *itself* as the leader of the partitions it leads (its node id, its client
+address) and every other partition's leader only by that peer's cluster address, in both fields:
+``leader_id == leader_addr == "10.0.0.2:9093"`` (the server has no node id for the peer).  Its
+``not partition leader`` answers name the same cluster address.  That port speaks Raft's own
+framing, so a FlyMQ request sent there is read as a huge length and hangs until the Raft side's
+read deadline.  The rule, decided here once:
+
+* a partition whose ``leader_id`` equals its ``leader_addr`` in a cluster's metadata is led by a
+  peer known only by its cluster address (:func:`led_by_cluster_address`): keyed records for it
+  are refused before anything is sent, and consumers read it through the bootstrap connection;
+* such an address is remembered (:meth:`MetadataCache.cluster_address`) unless some metadata
+  showed it as a client endpoint (the ``leader_addr`` of a partition with a real node id), so a
+  ``not partition leader`` answer naming it is not followed either.
+
+A standalone server (``leader_id`` = its node id) and a single-node cluster (``cluster_id`` = node
+id, every partition led by that node id at its client address) never match the rule.
 """
 
 from __future__ import annotations
@@ -15,11 +33,17 @@ import threading
 import time
 from dataclasses import dataclass
 
-from pyflymq_core.models import ClusterMetadata, TopicMetadata
+from pyflymq_core.models import ClusterMetadata, PartitionMetadata, TopicMetadata
 from pyflymq_core.protocol import partition_for_key
 from pyflymq_transports.base import ServerAddress, parse_address
 
-__all__ = ["UNKNOWN_TOPIC_TTL_S", "MetadataCache", "RouteEntry", "resolve_leader_address"]
+__all__ = [
+    "UNKNOWN_TOPIC_TTL_S",
+    "MetadataCache",
+    "RouteEntry",
+    "led_by_cluster_address",
+    "resolve_leader_address",
+]
 
 #: How long "the server does not know this topic" is believed (produces auto-create topics).
 UNKNOWN_TOPIC_TTL_S = 1.0
@@ -38,6 +62,14 @@ def resolve_leader_address(text: str, bootstrap: ServerAddress) -> ServerAddress
     return ServerAddress(host, parsed.port, bootstrap.scheme)
 
 
+def led_by_cluster_address(partition: PartitionMetadata) -> bool:
+    """Whether a cluster's metadata names this partition's leader only by its cluster (Raft)
+    address: ``leader_id == leader_addr`` (FlyMQ 1.26 has no node id for the peer, so it reports the
+    raw cluster address in both fields).  Meaningless for a standalone server (never routed)."""
+    address = partition.leader_addr
+    return bool(address) and partition.leader_id == address
+
+
 @dataclass(frozen=True)
 class RouteEntry:
     """What the cache knows about one topic: its metadata, or that the server did not know it."""
@@ -46,8 +78,9 @@ class RouteEntry:
     topic: TopicMetadata | None
     fetched_at: float
 
-    def leader_for_key(self, key: bytes) -> str | None:
-        """The reported ``leader_addr`` of the partition ``key`` maps to (``None`` if unknown)."""
+    def partition_for_key(self, key: bytes) -> PartitionMetadata | None:
+        """The partition ``key`` maps to (FNV-1a, as the server computes it), with a leader; ``None``
+        when the layout or the leader is unknown (offline or unassigned partition)."""
         if self.topic is None or not self.topic.partitions or not key:
             return None
         index = partition_for_key(key, len(self.topic.partitions))
@@ -56,7 +89,17 @@ class RouteEntry:
         partition = self.topic.partitions[index]
         if partition.state == "offline" or not partition.leader_addr:
             return None
-        return partition.leader_addr
+        return partition
+
+    def leader_for_key(self, key: bytes) -> str | None:
+        """The reported ``leader_addr`` of the partition ``key`` maps to (``None`` if unknown)."""
+        partition = self.partition_for_key(key)
+        return None if partition is None else partition.leader_addr
+
+    @property
+    def partition_count(self) -> int | None:
+        """How many partitions the topic has (``None`` when its layout is unknown)."""
+        return None if self.topic is None else len(self.topic.partitions)
 
 
 class MetadataCache:
@@ -68,6 +111,10 @@ class MetadataCache:
         self._lock = threading.Lock()
         #: True once any reply said the server is standalone (then routing never applies).
         self.standalone = False
+        #: Addresses some cluster metadata named as a leader only by its cluster (Raft) address.
+        self._cluster_addresses: set[str] = set()
+        #: Addresses some cluster metadata named as a leader with a node id: client endpoints.
+        self._client_addresses: set[str] = set()
 
     def get(self, topic: str) -> RouteEntry | None:
         """A fresh entry for ``topic``, or ``None`` when missing or older than ``max_age_s``.
@@ -91,6 +138,30 @@ class MetadataCache:
         with self._lock:
             for topic in metadata.topics:
                 self._entries[topic.topic] = RouteEntry(metadata.cluster_id, topic, now)
+            if not metadata.standalone:
+                self._learn_addresses(metadata.topics)
+
+    def _learn_addresses(self, topics: list[TopicMetadata]) -> None:
+        """Under the lock: sort the leader addresses of a cluster's metadata into cluster (Raft)
+        addresses and client endpoints (an address ever seen as a client endpoint stays one)."""
+        clients = self._client_addresses
+        raft = self._cluster_addresses
+        for topic in topics:
+            for partition in topic.partitions:
+                address = partition.leader_addr
+                if not address:
+                    continue
+                if led_by_cluster_address(partition):
+                    raft.add(address)
+                else:
+                    clients.add(address)
+        if raft & clients:
+            raft -= clients
+
+    def cluster_address(self, address: str) -> bool:
+        """Whether ``address`` (as the server wrote it) is known only as a peer's cluster (Raft)
+        address: listed so by some metadata, never as a client endpoint.  It must not be dialed."""
+        return address in self._cluster_addresses and address not in self._client_addresses
 
     def put_unknown(self, topic: str) -> RouteEntry:
         """Remember that the server did not know ``topic`` (it may be auto-created by a produce)."""
@@ -100,7 +171,8 @@ class MetadataCache:
         return entry
 
     def invalidate(self, topic: str | None = None) -> None:
-        """Forget ``topic`` (or everything), e.g. after a ``not leader`` answer."""
+        """Forget ``topic`` (or everything), e.g. after a ``not leader`` answer.  What is known
+        about addresses (cluster or client) is kept: a Raft port does not become a client port."""
         with self._lock:
             if topic is None:
                 self._entries.clear()

@@ -14,7 +14,9 @@ A thin shell over :mod:`pyflymq_core.client.calls` (what to send, how to read th
   lost fails with ``ConnectionError`` saying it may or may not have been applied.  A request that
   was provably never written (dead idle connection) is re-sent on a fresh connection.
 * **Cluster routing**: keyed produces go to the partition leader (FNV-1a against CLUSTER_METADATA);
-  ``not leader`` / ``not partition leader`` answers are followed once, to the reported address.
+  ``not leader`` answers are followed once, to the reported address; a keyless record refused as
+  ``not partition leader`` is re-sent to the same node; a peer's cluster (Raft) address is never
+  dialed (:class:`~pyflymq_core.errors.LeaderAddressUnknownError` instead).
 * **Keep-alive** of idle connections (the server drops them after 5 minutes).
 
 Thread-safe: any number of threads may share one client; their requests are pipelined.
@@ -372,6 +374,10 @@ class FlyMQClient(ClientBase[Connection]):
             if policy is None:
                 policy = self._retry_policy(call)
             step = policy.after(failure, conn)
+            if step.refresh:
+                assert call.topic is not None
+                self._refresh_metadata(call.topic)
+                step = policy.after(failure, conn)
             if step.error is not None:
                 if step.close:
                     conn.close(str(failure))
@@ -380,6 +386,18 @@ class FlyMQClient(ClientBase[Connection]):
                 raise step.error from failure
             conn = None if step.target is None else self._connection_to(step.target)
             failure = None
+
+    def _refresh_metadata(self, topic: str) -> None:
+        """Re-read ``topic``'s CLUSTER_METADATA for the retry policy (a failure is logged and
+        leaves the layout unknown: the policy then decides with what it knows)."""
+        primary = self._primary_connection()
+        try:
+            metadata = self._execute(calls.cluster_metadata(topic), primary)
+        except FlyMQError as exc:
+            if self._store_metadata(topic, None, exc) is None:
+                logger.info("no cluster metadata for %r (%s)", topic, exc)
+        else:
+            self._store_metadata(topic, metadata, None)
 
     def _keepalive_tick(self, idle_after: float) -> None:
         """Called by the keep-alive timer: a LIST_TOPICS on every connection idle for ``idle_after`` s."""

@@ -8,6 +8,10 @@ live here once, so the two cannot drift apart:
   ``not leader``) — or, with ``retry_unacknowledged``, also when its answer was lost (at-least-once;
   the server has no deduplication, so that can store it twice) — and attempts remain.  A lost
   answer that is not retried fails with an error saying the record may or may not be stored.
+  A retry never goes to the address a ``not leader`` answer names (FlyMQ 1.26 names a partition's
+  leader by its cluster (Raft) address): keyless records go back to the bootstrap node, whose
+  round-robin moves on, and keyed records are routed again from fresh metadata — which refuses a
+  leader known only by its cluster address with ``LeaderAddressUnknownError`` before sending.
 * :func:`answer_error`: what an answer other than a PRODUCE acknowledgement means.
 * :func:`split_batches`: how queued records are cut into batches (by ``batch_size`` bytes and
   ``max_batch_messages``).
@@ -98,15 +102,18 @@ class RetryRule:
 
         ``attempts`` is how often the record was written so far.  Retried: a record provably not
         written (``NotSentError``, ``not leader`` — which also drops the topic's cached metadata,
-        so the retry goes to the new leader), and with ``retry_unacknowledged`` one whose answer
+        so the retry is routed from fresh metadata; a keyless one goes back to the bootstrap node,
+        whose round-robin moves on), and with ``retry_unacknowledged`` one whose answer
         was lost, while attempts remain.  A lost answer that is not retried ends the record with an
         error saying it may or may not have been written.  ``shown`` caches that wrapper per
         original error (a lost connection fails a whole batch with one error: one wrapper for all).
         """
+        if isinstance(error, NotLeaderError):
+            if not error.retriable:  # LeaderAddressUnknownError: the same layout refuses it again
+                return error
+            self.metadata.invalidate(topic)
         not_written = isinstance(error, (NotSentError, NotLeaderError))
         unknown = not not_written and isinstance(error, (ConnectionError, TimeoutError))
-        if isinstance(error, NotLeaderError):
-            self.metadata.invalidate(topic)
         if (not_written or (unknown and self.retry_unacknowledged)) and attempts <= self.max_retries:
             return None
         if not unknown:

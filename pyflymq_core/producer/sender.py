@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 
 from pyflymq_core.client import calls
 from pyflymq_core.client.connection import Connection, PendingBatch
-from pyflymq_core.errors import FlyMQError, ProducerClosedError, ProtocolError
+from pyflymq_core.errors import FlyMQError, LeaderAddressUnknownError, ProducerClosedError, ProtocolError
 from pyflymq_core.producer.accumulator import (
     LINGERING,
     NO_RECORDS,
@@ -337,12 +337,15 @@ class Sender:
         run_callbacks(callbacks)
 
     def _write_routed(self, primary: Connection, batches: list[list[RecordFuture]]) -> None:
-        """Cluster (or not yet known standalone): keyed records go to their partition leader."""
+        """Cluster (or not yet known standalone): keyed records go to their partition leader; one
+        whose leader is known only by a cluster (Raft) address fails at once, unsent."""
         client = self.client
         metadata = client._metadata
         produce_spec = calls.PRODUCE
         groups: dict[Connection, list[RecordFuture]] = {}
         order: list[Connection] = []
+        #: Records whose leader is known only by a cluster (Raft) address: failed, never sent.
+        unroutable: list[tuple[RecordFuture, FlyMQError]] = []
         #: topic -> True when its keyed records need per-key routing (a known cluster topic).
         per_key: dict[str, bool] = {}
         for batch in batches:
@@ -351,6 +354,9 @@ class Sender:
                 if fut.key and per_key.get(fut.topic, True):
                     try:
                         conn = client._route(calls.Call(produce_spec, b"", fut.topic, None, None, fut.key))
+                    except LeaderAddressUnknownError as exc:
+                        unroutable.append((fut, exc))
+                        continue
                     except FlyMQError as exc:
                         logger.info(
                             "producer: routing %r failed (%s); using %s", fut.topic, exc, primary.label
@@ -369,7 +375,9 @@ class Sender:
                     groups[conn] = []
                     order.append(conn)
                 groups[conn].append(fut)
-        if len(order) == 1:
+        if unroutable:
+            self._fail_unroutable(unroutable)
+        elif len(order) == 1:
             self._write(order[0], batches)
             return
         acc = self.acc
@@ -385,6 +393,17 @@ class Sender:
                     acc.wake_threshold = acc.in_flight_batches - 1
                 acc.sleep(None)
             self._write(conn, split_batches(records, acc.batch_size, acc.max_batch_messages))
+
+    def _fail_unroutable(self, records: list[tuple[RecordFuture, FlyMQError]]) -> None:
+        """Fail records routing refused before sending (their leader is known only by a cluster
+        address); each keeps its own error, which names its partition."""
+        acc = self.acc
+        callbacks: list[RecordFuture] = []
+        with acc.lock:
+            for fut, error in records:
+                callbacks += acc.fail([fut], error)
+        self._log_failures(records)
+        run_callbacks(callbacks)
 
     def _write(self, conn: Connection, batches: list[list[RecordFuture]]) -> None:
         """Write ``batches`` to ``conn`` in one send and hand them to its receiver."""

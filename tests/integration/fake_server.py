@@ -6,7 +6,9 @@ never answers (timeouts), drops connections (reconnect / re-authentication), or 
 a client sent (validation tests: "nothing was sent").  The embedded broker covers normal behaviour.
 
 ``handler(conn, op, fields)`` returns the response fields (a dict), :class:`Error`, :data:`NO_REPLY`
-or :data:`CLOSE`.  The default handler is :class:`MiniBroker`, a minimal in-memory log.
+or :data:`CLOSE`.  The default handler is :class:`MiniBroker`, a minimal in-memory log;
+:class:`ClusterNode` is one node of a multi-node FlyMQ 1.26 cluster (peers named by their cluster
+(Raft) address), and :class:`SilentPort` stands for such a Raft port (accepts, never answers).
 """
 
 from __future__ import annotations
@@ -115,6 +117,9 @@ class MiniBroker:
             else:
                 index = self.rr.get(f["topic"], 0) % len(parts)
                 self.rr[f["topic"]] = index + 1
+            refusal = self.refuse(index)
+            if refusal is not None:
+                return refusal
             parts[index].append((f["key"], f["value"]))
             return {
                 "topic": f["topic"],
@@ -163,27 +168,85 @@ class MiniBroker:
             if f.get("topic") and f["topic"] not in self.topics:
                 return Error(f"topic not found: {f['topic']}", "coded")
             return {
-                "cluster_id": "standalone",
+                "cluster_id": self.cluster_id,
                 "topics": [
                     {
                         "topic": name,
-                        "partitions": [
-                            {
-                                "partition": i,
-                                "leader_id": "fake",
-                                "leader_addr": self.leader_addr,
-                                "epoch": 1,
-                                "state": "online",
-                                "replicas": ["fake"],
-                                "isr": ["fake"],
-                            }
-                            for i in range(len(self.topics[name]))
-                        ],
+                        "partitions": [self.partition_metadata(i) for i in range(len(self.topics[name]))],
                     }
                     for name in names
                 ],
             }
         return Error(f"unknown opcode: {op}")
+
+    # -- what a cluster node changes (see ClusterNode) --------------------------------------------
+
+    cluster_id = "standalone"
+
+    def refuse(self, partition: int) -> Reply | None:
+        """The answer to a produce that picked ``partition``, when this node does not write it."""
+        return None
+
+    def partition_metadata(self, partition: int) -> dict[str, Any]:
+        """One partition of a CLUSTER_METADATA answer."""
+        return {
+            "partition": partition,
+            "leader_id": "fake",
+            "leader_addr": self.leader_addr,
+            "epoch": 1,
+            "state": "online",
+            "replicas": ["fake"],
+            "isr": ["fake"],
+        }
+
+
+class ClusterNode(MiniBroker):
+    """One node of a multi-node FlyMQ 1.26 cluster, as the real server's transcript shows it
+    (``tests/transcripts/cluster.jsonl``, scenario ``cluster3_metadata_and_non_leader``).
+
+    ``cluster_id`` is the node id; partition ``p`` is led by the ring ``[this node, *peers]`` at
+    ``p mod len(ring)``, so the node leads partition 0 (every node claims it) and names each other
+    partition's leader only by that peer's cluster (Raft) address, in ``leader_id`` *and*
+    ``leader_addr``.  A produce (keyed: FNV-1a; keyless: the per-topic round-robin, which moves on
+    even when it refuses) to a partition it does not lead answers
+    ``not partition leader: partition=<p> leader_addr=<peer cluster address>``.  Topics are
+    auto-created with 6 partitions, as in cluster mode.
+    """
+
+    def __init__(self, node_id: str, client_addr: str, peers: list[str]) -> None:
+        super().__init__(leader_addr=client_addr)
+        self.node_id = node_id
+        self.peers = list(peers)
+        self.cluster_id = node_id
+
+    def partitions(self, topic: str, count: int = 6) -> list[list[tuple[bytes, bytes]]]:
+        return super().partitions(topic, count)
+
+    def leader_of(self, partition: int) -> str | None:
+        """The cluster address of the peer leading ``partition`` (``None``: this node)."""
+        ring: list[str | None] = [None, *self.peers]
+        return ring[partition % len(ring)]
+
+    def refuse(self, partition: int) -> Reply | None:
+        peer = self.leader_of(partition)
+        if peer is None:
+            return None
+        return Error(f"not partition leader: partition={partition} leader_addr={peer}")
+
+    def partition_metadata(self, partition: int) -> dict[str, Any]:
+        ring = [self.node_id, *self.peers]
+        shift = partition % len(ring)
+        members = ring[shift:] + ring[:shift]
+        leader = members[0]
+        return {
+            "partition": partition,
+            "leader_id": leader,
+            "leader_addr": self.leader_addr if leader == self.node_id else leader,
+            "epoch": 1,
+            "state": "online",
+            "replicas": members,
+            "isr": members,
+        }
 
 
 class FakeServer:
@@ -296,3 +359,26 @@ def _hard_close(conn: FakeConn) -> None:
     with contextlib.suppress(OSError):  # already disconnected by the peer: nothing to shut down
         conn.sock.shutdown(socket.SHUT_RDWR)
     conn.sock.close()
+
+
+class SilentPort(FakeServer):
+    """A server that accepts connections, reads what arrives and never answers — like a FlyMQ
+    node's cluster (Raft) port, which reads a FlyMQ frame as a ~16 MiB length and waits.  Tests
+    assert nothing dialed it (:attr:`accepted`)."""
+
+    def __init__(self) -> None:
+        super().__init__(_never_answer)
+
+    def __enter__(self) -> SilentPort:
+        self.start()
+        return self
+
+    @property
+    def accepted(self) -> int:
+        """How many connections were made to it."""
+        with self._lock:
+            return len(self.connections)
+
+
+def _never_answer(conn: FakeConn, op: int, fields: dict[str, Any]) -> Reply:
+    return NO_REPLY

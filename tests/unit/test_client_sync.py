@@ -31,7 +31,16 @@ from pyflymq_core.errors import (
 )
 from pyflymq_core.models import RecordMetadata
 from pyflymq_core.protocol import OpCode
-from tests.integration.fake_server import CLOSE, NO_REPLY, Error, FakeConn, FakeServer, MiniBroker, Reply
+from tests.integration.fake_server import (
+    CLOSE,
+    NO_REPLY,
+    ClusterNode,
+    Error,
+    FakeConn,
+    FakeServer,
+    MiniBroker,
+    Reply,
+)
 from tests.unit.lifecycle_recorder import Recorder, recording
 
 FAST: dict[str, Any] = {
@@ -558,18 +567,21 @@ def test_fast_path_sends_the_same_bytes_and_builds_no_call(
     ]
 
 
-def test_fast_path_server_errors_go_through_the_redirect_policy() -> None:
+def test_fast_path_server_errors_go_through_the_retry_policy() -> None:
     topic = _fresh_topic()
+    peers = ["127.0.0.1:1", "127.0.0.1:2"]  # cluster (Raft) addresses: never dialed
     with (
-        FakeServer() as leader,
-        FakeServer(Follower(leader.address)) as follower,
-        FlyMQClient(follower.address, **FAST) as client,
+        FakeServer(ClusterNode("node1", "127.0.0.1:0", peers)) as node,
+        FlyMQClient(node.address, **FAST) as client,
     ):
-        assert client.produce(topic, b"1").offset == 0
-        assert client.produce(topic, b"2").offset == 1  # fast path: "not partition leader", followed once
-        assert follower.ops().count(OpCode.PRODUCE) == 2
-        assert leader.ops().count(OpCode.PRODUCE) == 2
+        client.create_topic(topic, 3)
+        assert client.produce(topic, b"1").partition == 0  # the node leads partition 0
+        # Fast path: the round-robin picks partitions 1 and 2 ("not partition leader"), then 0 —
+        # the keyless record is re-sent to the same node each time.
+        assert client.produce(topic, b"2").offset == 1
+        assert node.ops().count(OpCode.PRODUCE) == 4
         assert client.metrics()["errors"] == 2
+        assert client.metrics()["connections"] == 1
 
 
 def test_fast_path_connection_loss_is_reported_not_resent() -> None:

@@ -14,7 +14,7 @@ import pytest
 from pyflymq import FlyMQClient
 from pyflymq_core.client import calls
 from pyflymq_core.client.sync_client import _fast_produce_frame
-from pyflymq_core.errors import ConnectionError, InvalidArgumentError, TopicNotFoundError
+from pyflymq_core.errors import ConnectionError, InvalidArgumentError, NotLeaderError, TopicNotFoundError
 from pyflymq_core.models import RecordMetadata
 from pyflymq_core.protocol import OpCode, ProduceTemplate, encode_request_frame, partition_for_key
 from tests.integration.fake_server import CLOSE, Error, FakeConn, FakeServer, MiniBroker, Reply
@@ -216,13 +216,16 @@ def test_keyed_produce_in_a_cluster_still_goes_to_the_leader(built: list[tuple[A
         FakeServer(Follower(leader.address, metadata_leader=leader.address)) as follower,
         FlyMQClient(follower.address, **FAST) as client,
     ):
-        client.produce(topic, b"keyless")  # validated (template cached), redirected once
+        # Validated (template cached); refused as "not partition leader" for the same partition
+        # twice (re-sent to the same node once: the round-robin did not move on), never redirected.
+        with pytest.raises(NotLeaderError, match="refused 2 time"):
+            client.produce(topic, b"keyless")
         assert calls.produce_template(topic) is not None
         built.clear()
         for i in range(3):
-            assert client.produce(topic, f"v{i}".encode(), key="user-123").offset == i + 1
+            assert client.produce(topic, f"v{i}".encode(), key="user-123").offset == i
         assert not client._metadata.standalone
         assert len(built) == 3  # the general path, which routes
-        assert follower.ops().count(OpCode.PRODUCE) == 1  # only the keyless one
+        assert follower.ops().count(OpCode.PRODUCE) == 2  # only the keyless one
         assert follower.ops().count(OpCode.CLUSTER_METADATA) == 1
-        assert leader.ops().count(OpCode.PRODUCE) == 4
+        assert leader.ops().count(OpCode.PRODUCE) == 3
