@@ -12,6 +12,10 @@ live here once, so the two cannot drift apart:
   leader by its cluster (Raft) address): keyless records go back to the bootstrap node, whose
   round-robin moves on, and keyed records are routed again from fresh metadata — which refuses a
   leader known only by its cluster address with ``LeaderAddressUnknownError`` before sending.
+  Refusals by a node's round-robin (``not partition leader``) get :data:`ROUND_ROBIN_RETRIES`
+  attempts on top of ``max_retries``: in a multi-node cluster each pipelined round writes only the
+  records whose turn falls on a partition the node leads, so draining a batch takes several rounds
+  (about log1.5 of its size for three nodes), none of which is a failure.
 * :func:`answer_error`: what an answer other than a PRODUCE acknowledgement means.
 * :func:`split_batches`: how queued records are cut into batches (by ``batch_size`` bytes and
   ``max_batch_messages``).
@@ -42,6 +46,7 @@ from pyflymq_core.errors import (
 from pyflymq_core.protocol import OpCode, decode_error_payload
 
 __all__ = [
+    "ROUND_ROBIN_RETRIES",
     "RetryRule",
     "abandon_errors",
     "answer_error",
@@ -68,6 +73,11 @@ class _Invalidates(Protocol):
 
 
 R = TypeVar("R", bound=_Framed)
+
+#: Extra attempts for records a node's round-robin refused (``not partition leader``): enough for a
+#: 1,000-record batch on a 3-node cluster (each round writes a third of what is left), bounded so a
+#: node that leads nothing still ends the records.
+ROUND_ROBIN_RETRIES = 32
 
 _frame_of = attrgetter("_frame")
 _PRODUCE_OP = int(OpCode.PRODUCE)
@@ -104,17 +114,21 @@ class RetryRule:
         written (``NotSentError``, ``not leader`` — which also drops the topic's cached metadata,
         so the retry is routed from fresh metadata; a keyless one goes back to the bootstrap node,
         whose round-robin moves on), and with ``retry_unacknowledged`` one whose answer
-        was lost, while attempts remain.  A lost answer that is not retried ends the record with an
+        was lost, while attempts remain (:data:`ROUND_ROBIN_RETRIES` more after a ``not
+        partition leader``).  A lost answer that is not retried ends the record with an
         error saying it may or may not have been written.  ``shown`` caches that wrapper per
         original error (a lost connection fails a whole batch with one error: one wrapper for all).
         """
+        allowed = self.max_retries
         if isinstance(error, NotLeaderError):
             if not error.retriable:  # LeaderAddressUnknownError: the same layout refuses it again
                 return error
             self.metadata.invalidate(topic)
+            if error.partition_leader:  # the node's round-robin: another round may land
+                allowed += ROUND_ROBIN_RETRIES
         not_written = isinstance(error, (NotSentError, NotLeaderError))
         unknown = not not_written and isinstance(error, (ConnectionError, TimeoutError))
-        if (not_written or (unknown and self.retry_unacknowledged)) and attempts <= self.max_retries:
+        if (not_written or (unknown and self.retry_unacknowledged)) and attempts <= allowed:
             return None
         if not unknown:
             return error

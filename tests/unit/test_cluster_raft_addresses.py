@@ -31,7 +31,7 @@ from pyflymq_core.config import ClientConfig
 from pyflymq_core.error_mapping import error_from_server, parse_not_leader
 from pyflymq_core.errors import LeaderAddressUnknownError, NotLeaderError
 from pyflymq_core.models import ClusterMetadata
-from pyflymq_core.producer.policy import RetryRule
+from pyflymq_core.producer.policy import ROUND_ROBIN_RETRIES, RetryRule
 from pyflymq_core.protocol import OpCode, partition_for_key
 from pyflymq_transports.base import ServerAddress
 
@@ -320,7 +320,9 @@ def test_the_producers_retry_refusals_but_not_unroutable_records() -> None:
     refusal = error_from_server(REFUSAL, op=int(OpCode.PRODUCE), topic="ct")
     assert rule.decide(refusal, "ct", 1) is None  # not written: retried (keyless: same node)
     assert cache.dropped == ["ct"]  # keyed records are routed again from fresh metadata
-    assert rule.decide(refusal, "ct", 4) is refusal  # out of attempts: the clear server error
+    # a round-robin refusal gets ROUND_ROBIN_RETRIES more rounds, then the clear server error
+    assert rule.decide(refusal, "ct", 4) is None
+    assert rule.decide(refusal, "ct", 4 + ROUND_ROBIN_RETRIES) is refusal
     unroutable = LeaderAddressUnknownError("m", leader_addr=RAFT, partition=1, topic="ct")
     assert rule.decide(unroutable, "ct", 0) is unroutable
-    assert cache.dropped == ["ct", "ct"]
+    assert cache.dropped == ["ct", "ct", "ct"]  # the unroutable record dropped nothing

@@ -20,7 +20,13 @@ from pyflymq_core.errors import (
     TimeoutError,
     TopicNotFoundError,
 )
-from pyflymq_core.producer.policy import RetryRule, answer_error, frames_bytes, split_batches
+from pyflymq_core.producer.policy import (
+    ROUND_ROBIN_RETRIES,
+    RetryRule,
+    answer_error,
+    frames_bytes,
+    split_batches,
+)
 from pyflymq_core.protocol import OpCode, encode_response
 
 
@@ -44,6 +50,25 @@ def _decide(
         max_retries=3, retry_unacknowledged=retry_unacknowledged, metadata=metadata or _Metadata()
     )
     return rule.decide(error, "orders", attempts, shown)
+
+
+def test_round_robin_refusals_get_extra_attempts_beyond_max_retries() -> None:
+    # A multi-node node writes a keyless record only when its round-robin falls on a partition it
+    # leads: a refusal is not a failure, and a pipelined batch needs several rounds to drain.
+    def refused() -> NotLeaderError:
+        return NotLeaderError(
+            "not partition leader: partition=1 leader_addr=10.0.0.2:9093",
+            leader_addr="10.0.0.2:9093",
+            partition=1,
+            partition_leader=True,
+        )
+
+    assert _decide(refused(), attempts=4) is None  # max_retries is 3
+    assert _decide(refused(), attempts=3 + ROUND_ROBIN_RETRIES) is None
+    last = refused()
+    assert _decide(last, attempts=4 + ROUND_ROBIN_RETRIES) is last
+    plain = NotLeaderError("not leader: leader_addr=10.0.0.1:9092", leader_addr="10.0.0.1:9092")
+    assert _decide(plain, attempts=4) is plain  # a metadata redirect gets no extra rounds
 
 
 def test_the_safe_no_duplicate_choice_is_the_default() -> None:
