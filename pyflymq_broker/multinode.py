@@ -83,7 +83,8 @@ class BrokerCluster:
 
         Node ``i`` (from 0) reports client address ``first_port + 10 i`` and Raft address one
         above it (a :class:`~pyflymq_broker.cluster_server.ClusterServer` started on other ports
-        reports those instead).
+        reports those instead).  A ``data_dir`` in ``base`` becomes one subdirectory per node
+        (``<data_dir>/node1``...): each node persists its own state, as real nodes do.
         """
         if size < 1:
             raise ConfigurationError(f"a cluster has at least one node, not {size}")
@@ -97,6 +98,9 @@ class BrokerCluster:
                     "advertise_addr": "",
                     "cluster_addr": raft[i],
                     "peers": tuple(a for a in raft if a != raft[i]),
+                    "data_dir": None
+                    if template.data_dir is None
+                    else str(Path(template.data_dir) / f"node{i + 1}"),
                 }
             )
             for i in range(size)

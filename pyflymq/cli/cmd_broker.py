@@ -14,7 +14,7 @@ DEFAULT_PORT = 9092
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The broker's own options (host, port, config, persistence, TLS, feature defaults)."""
+    """The broker's own options (host, port, config, persistence, TLS, cluster size, feature defaults)."""
     group = parser.add_argument_group("broker")
     group.add_argument(
         "--host", default=None, help="address to bind (default: the config's bind_addr, else 127.0.0.1)"
@@ -36,6 +36,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--tls-cert", metavar="PATH", default=None, help="serve TLS with this certificate")
     group.add_argument("--tls-key", metavar="PATH", default=None, help="private key of --tls-cert")
+    group.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="simulate a FlyMQ 1.26 cluster of N nodes (node1..nodeN) on consecutive ports from --port "
+        "(or free ports with --port 0); prints one 'host:port node_id' line per node, the Raft leader "
+        "first (default: 1, a standalone server)",
+    )
+    group.add_argument(
+        "--leader",
+        metavar="NODE_ID",
+        default=None,
+        help="with --nodes: the node that is the Raft leader (default: node1)",
+    )
     group.add_argument(
         "--upstream-defaults",
         action="store_true",

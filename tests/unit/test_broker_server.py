@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from pyflymq import FlyMQClient
 from pyflymq.cli import main as cli_main
 from pyflymq.cli.cmd_broker import add_arguments
 from pyflymq_broker import Broker, BrokerConfig, Session
@@ -409,6 +410,8 @@ def test_broker_help_lists_its_options(capsys: pytest.CaptureFixture[str]) -> No
         "--tls-cert",
         "--tls-key",
         "--upstream-defaults",
+        "--nodes",
+        "--leader",
     ):
         assert option in out
 
@@ -456,6 +459,32 @@ def test_broker_subprocess_prints_address_and_stops_on_signal(sig: signal.Signal
             proc.kill()
         proc.communicate()
     assert proc.returncode == 0
+
+
+def test_broker_subprocess_serves_a_simulated_cluster(tmp_path: Path) -> None:
+    proc, first = start_broker_process("--nodes", "3", "--leader", "node2", "--data-dir", str(tmp_path))
+    try:
+        assert proc.stdout is not None
+        lines = [first] + [proc.stdout.readline().strip() for _ in range(2)]
+        nodes = dict(reversed(line.split()) for line in lines)
+        assert list(nodes) == ["node2", "node1", "node3"]  # the Raft leader first
+        with FlyMQClient(nodes["node3"]) as follower:
+            follower.create_topic("cli-cluster", partitions=3)  # 'not leader' followed to node2
+            metadata = follower.cluster_metadata("cli-cluster")
+            assert metadata.cluster_id == "node3"
+            assert metadata.topics[0].partitions[0].leader_addr == nodes["node3"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["node1", "node2", "node3"]  # one state each
+
+
+def test_broker_command_rejects_an_unknown_leader(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["broker", "--port", "0", "--nodes", "2", "--leader", "node7"]) == 1
+    assert "node7" in capsys.readouterr().err
 
 
 def test_broker_subprocess_data_dir_survives_a_restart(tmp_path: Path) -> None:
