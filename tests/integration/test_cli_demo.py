@@ -40,6 +40,8 @@ def test_demo_against_the_server_under_test(
         argv += ["--username", username, "--password", password]
     if getattr(flymq_options, "tls_ca_file", None):
         argv += ["--tls-ca-file", str(flymq_options.tls_ca_file)]
+    elif getattr(flymq_options, "tls", False) and not flymq_options.embedded:
+        argv += ["--tls"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert f"Using the FlyMQ server at {flymq_bootstrap}" in out

@@ -19,6 +19,7 @@ from pyflymq_core.errors import (
     NotLeaderError,
     TimeoutError,
 )
+from pyflymq_core.protocol import OpCode
 from tests.integration.fake_server import Error, FakeConn, FakeServer, Reply
 
 
@@ -107,6 +108,14 @@ def test_transparent_reconnect_after_connection_loss(
     assert flymq_client.metrics()["reconnects"] == 1
 
 
+def _transport_kwargs(flymq_options: Any) -> dict[str, Any]:
+    """The TLS options of the server under test, without its credentials."""
+    kwargs: dict[str, Any] = flymq_options.client_kwargs()
+    kwargs.pop("username", None)
+    kwargs.pop("password", None)
+    return kwargs
+
+
 @pytest.fixture
 def auth_server(flymq_options: Any) -> Iterator[tuple[str, str, str]]:
     """(address, admin user, password): the real server when credentials were given, else an
@@ -136,8 +145,8 @@ def test_reauthentication_after_reconnect(
     from pyflymq import FlyMQClient
 
     address, user, password = auth_server
-    kwargs = {"tls_enabled": True, "tls_ca_file": flymq_options.tls_ca_file} if flymq_options.tls else {}
-    with FlyMQClient(address, username=user, password=password, **kwargs) as client:
+    kwargs = {**_transport_kwargs(flymq_options), "username": user, "password": password}
+    with FlyMQClient(address, **kwargs) as client:
         assert client.whoami().username == user
         topic = unique_topic("auth")
         client.create_topic(topic)  # needs an authenticated admin
@@ -147,25 +156,29 @@ def test_reauthentication_after_reconnect(
         assert client.metrics()["reconnects"] == 1
 
 
-def test_anonymous_client_is_refused_and_bad_password_raises(auth_server: tuple[str, str, str]) -> None:
+def test_anonymous_client_is_refused_and_bad_password_raises(
+    auth_server: tuple[str, str, str], flymq_options: Any
+) -> None:
     from pyflymq import FlyMQClient
 
     address, user, _password = auth_server
-    with FlyMQClient(address) as anonymous:
+    transport = _transport_kwargs(flymq_options)
+    with FlyMQClient(address, **transport) as anonymous:
         assert not anonymous.whoami().authenticated
         with pytest.raises(AuthenticationError, match="authentication required"):
             anonymous.list_groups()
     with pytest.raises(AuthenticationError, match="invalid username or password"):
-        FlyMQClient(address, username=user, password="definitely-wrong", max_retries=0)
+        FlyMQClient(address, username=user, password="definitely-wrong", max_retries=0, **transport)
 
 
 def test_user_and_acl_management(
-    embedded_only: None, auth_server: tuple[str, str, str], unique_topic: Callable[..., str]
+    auth_server: tuple[str, str, str], flymq_options: Any, unique_topic: Callable[..., str]
 ) -> None:
     from pyflymq import FlyMQClient
 
     address, user, password = auth_server
-    with FlyMQClient(address, username=user, password=password) as admin:
+    transport = _transport_kwargs(flymq_options)
+    with FlyMQClient(address, username=user, password=password, **transport) as admin:
         name = unique_topic("user")
         created = admin.create_user(name, "pw-1", ["consumer"])
         assert created.username == name and created.roles == ["consumer"] and created.enabled
@@ -177,7 +190,7 @@ def test_user_and_acl_management(
         assert name in [u.username for u in admin.list_users()]
         assert {"admin", "producer", "consumer", "guest"} <= {r.name for r in admin.list_roles()}
         admin.change_password(name, "pw-2")
-        with FlyMQClient(address, username=name, password="pw-2") as bob:
+        with FlyMQClient(address, username=name, password="pw-2", **transport) as bob:
             assert bob.whoami().username == name
         topic = unique_topic("acl")
         admin.set_acl(topic, allowed_users=[name])
@@ -295,10 +308,17 @@ def test_follower_redirects_to_the_real_leader(
     flymq_bootstrap: str, flymq_client_kwargs: dict[str, Any], unique_topic: Callable[..., str]
 ) -> None:
     """A fake follower (built from pyflymq_core.protocol) answers like a cluster node that does not
-    lead the partition; the client follows ``leader_addr`` to the server under test."""
+    lead the partition; the client re-reads the topic's metadata, then follows ``leader_addr`` to
+    the server under test (a keyed record; see ``RetryPolicy`` in pyflymq_core/client/base.py)."""
     from pyflymq import FlyMQClient
 
     def follower(conn: FakeConn, op: int, fields: dict[str, Any]) -> Reply:
+        # With --flymq-username the client probes whether authentication is on (an unauthenticated
+        # LIST_GROUPS), then authenticates with every node it connects to: the follower included.
+        if op == OpCode.LIST_GROUPS:
+            return Error("authentication required")
+        if op == OpCode.AUTH:
+            return {"success": True, "username": fields["username"], "roles": ["admin"], "error": ""}
         if op == 0x01:
             return Error(f"not partition leader: partition=0 leader_addr={flymq_bootstrap}")
         if op == 0x53:
@@ -314,7 +334,9 @@ def test_follower_redirects_to_the_real_leader(
         assert meta.topic == topic and meta.offset == 0
         assert client.connected_server == node1.address
         assert client.metrics()["connections"] == 2  # bootstrap + pooled leader connection
-        assert node1.ops() == [0x53, 0x01, 0x03]
+        handshake = (OpCode.LIST_GROUPS, OpCode.AUTH)
+        # metadata, the refused produce, metadata re-read before following, the redirected create
+        assert [op for op in node1.ops() if op not in handshake] == [0x53, 0x01, 0x53, 0x03]
 
 
 def test_redirect_loop_stops_after_one_hop(unique_topic: Callable[..., str]) -> None:
@@ -323,13 +345,15 @@ def test_redirect_loop_stops_after_one_hop(unique_topic: Callable[..., str]) -> 
     holder: dict[str, str] = {}
 
     def node(conn: FakeConn, op: int, fields: dict[str, Any]) -> Reply:
+        if op == OpCode.CLUSTER_METADATA:
+            return Error(f"topic not found: {fields.get('topic', '')}", "coded")
         return Error(f"not partition leader: partition=0 leader_addr={holder['other']}")
 
     with FakeServer(node) as a, FakeServer(node) as b:
         holder["other"] = b.address
         with FlyMQClient(a.address, max_retries=0) as client, pytest.raises(NotLeaderError):
-            client.produce(unique_topic("loop"), b"x")
-        assert a.ops().count(0x01) == 1 and b.ops().count(0x01) == 1
+            client.produce(unique_topic("loop"), b"x", key="k")  # a keyed record follows leader_addr
+        assert a.ops().count(OpCode.PRODUCE) == 1 and b.ops().count(OpCode.PRODUCE) == 1
 
 
 # --------------------------------------------------------------------------- the rest of the API

@@ -223,9 +223,11 @@ def test_an_encrypting_consumer_reads_plaintext_and_stops_at_a_record_it_cannot_
     consumer.close()
 
 
-@pytest.mark.flymq_embedded_only  # the real server's DLQ opcodes are off by default (empty answers)
 def test_dead_letters_of_an_encrypting_group_are_readable_by_the_server_and_replay_encrypted(
-    flymq_client: Any, unique_topic: Callable[..., str], client_factory: Callable[..., FlyMQClient]
+    dlq_enabled: None,  # FETCH_DLQ/REPLAY_DLQ need dlq.enabled on the server under test
+    flymq_client: Any,
+    unique_topic: Callable[..., str],
+    client_factory: Callable[..., FlyMQClient],
 ) -> None:
     key = generate_key()
     topic, group_id = unique_topic("enc-dlq"), unique_topic("g")

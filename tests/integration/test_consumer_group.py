@@ -93,9 +93,10 @@ def test_failing_records_are_retried_then_dead_lettered_in_the_servers_format(
     assert flymq_client.get_topic_metadata(f"{topic}.dlq").partition_count == 1
 
 
-@pytest.mark.flymq_embedded_only  # the real server's DLQ opcodes are off by default (empty answers)
 def test_dead_letters_are_visible_to_fetch_dlq_and_replayable(
-    flymq_client: Any, unique_topic: Callable[..., str]
+    dlq_enabled: None,  # FETCH_DLQ/REPLAY_DLQ need dlq.enabled on the server under test
+    flymq_client: Any,
+    unique_topic: Callable[..., str],
 ) -> None:
     topic, group_id = unique_topic("payments"), unique_topic("g")
     flymq_client.create_topic(topic, partitions=1)

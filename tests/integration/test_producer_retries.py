@@ -22,7 +22,7 @@ class LeaderlessPartitions(MiniBroker):
 
     def __init__(self, refuse: set[bytes]) -> None:
         super().__init__()
-        self.refuse = set(refuse)
+        self.to_refuse = set(refuse)  # not ``refuse``: that is MiniBroker's per-partition hook
         self.blocked: dict[bytes, bytes] = {}  # key -> the refused value that unblocks it
         self.refusals = 0
 
@@ -33,8 +33,8 @@ class LeaderlessPartitions(MiniBroker):
             if waiting_for is not None and value != waiting_for:
                 self.refusals += 1
                 return Error("not leader: no leader elected")
-            if waiting_for is None and value in self.refuse:
-                self.refuse.discard(value)
+            if waiting_for is None and value in self.to_refuse:
+                self.to_refuse.discard(value)
                 self.blocked[key] = value
                 self.refusals += 1
                 return Error("not leader: no leader elected")

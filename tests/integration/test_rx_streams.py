@@ -117,6 +117,8 @@ def test_error_policy_ends_the_stream_with_buffer_full(
     consumer.messages().subscribe(recorder.on_next, recorder.on_error, recorder.on_completed)
     consumer.start()
     assert recorder.entered.wait(15)
+    # The first FETCH answered (however slow the server): its records overflow the buffer at once.
+    wait_until(lambda: consumer.buffered > 0)
     time.sleep(0.1)
     recorder.release.set()
     assert recorder.ended.wait(15)
@@ -231,10 +233,10 @@ def test_async_reactive_consumer_with_an_async_client_and_drop_oldest(
             )
             offsets: list[int] = []
             async with consumer:
-                # The fetch task ran ahead of this loop: only the newest 10 are still buffered.
-                for _ in range(500):
-                    if consumer.dropped + consumer.buffered == 120:
-                        break
+                # The fetch task runs ahead of this loop: only the newest 10 stay buffered.
+                deadline = time.monotonic() + 15
+                while consumer.dropped + consumer.buffered < 120:
+                    assert time.monotonic() < deadline, (consumer.dropped, consumer.buffered)
                     await asyncio.sleep(0.01)
                 async for message in consumer:
                     offsets.append(message.offset)
