@@ -94,7 +94,7 @@ class Broker:
         self.delayed = DelayedQueue(cfg.delayed_max_delay) if cfg.delayed_enabled else None
         self.txns = TransactionCoordinator(cfg.transaction_timeout) if cfg.transaction_enabled else None
         self.persistence: Any = None
-        if cfg.data_dir is not None:
+        if cfg.data_dir:  # None or "": in memory (an empty path would persist into the cwd)
             from pyflymq_broker.persistence import Persistence
 
             self.persistence = Persistence(self, cfg.data_dir)

@@ -159,8 +159,9 @@ class BrokerConfig(BaseModel):
         put(values, "tls_cert_file", _get(security, "tls_cert_file"), str)
         put(values, "tls_key_file", _get(security, "tls_key_file"), str)
         values["auth"] = AuthSettings(**auth)
-        if values["data_dir"] is not None and "<" in values["data_dir"]:
-            # The transcripts' profiles carry placeholders such as "<fresh-empty-dir>/data".
+        if values["data_dir"] is not None and (not values["data_dir"] or "<" in values["data_dir"]):
+            # The transcripts' profiles carry placeholders such as "<fresh-empty-dir>/data"; an
+            # empty data_dir would persist into the working directory: both mean "in memory".
             values["data_dir"] = None
         return cls(**values)
 

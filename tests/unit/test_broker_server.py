@@ -399,6 +399,16 @@ def test_build_config_defaults_switches_and_files(tmp_path: Path) -> None:
     assert loaded.schema_enabled and not loaded.dlq_enabled  # server defaults for what the file omits
 
 
+def test_an_empty_data_dir_means_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config_file = tmp_path / "flymq.json"
+    config_file.write_text(json.dumps({"data_dir": ""}))
+    assert BrokerConfig.from_json_file(config_file).data_dir is None
+    monkeypatch.chdir(tmp_path)
+    broker = Broker(BrokerConfig(data_dir=""))
+    Session(broker, "127.0.0.1:5000").feed(create("mem"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flymq.json"]  # nothing written to the cwd
+
+
 def test_broker_help_lists_its_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["broker", "--help"]) == 0
     out = capsys.readouterr().out
