@@ -21,6 +21,7 @@ import pytest
 
 if TYPE_CHECKING:
     from pyflymq_broker import Broker, BrokerConfig
+    from pyflymq_broker.cluster_server import ClusterServer
     from pyflymq_broker.server import BrokerServer
 
 __all__ = ["FlyMQTestOptions", "FlyMQTlsEndpoint"]
@@ -198,6 +199,26 @@ def flymq_memory_url(flymq_broker_config: BrokerConfig) -> Iterator[str]:
         yield f"memory://{name}"
     finally:
         drop_memory_broker(name)
+
+
+@pytest.fixture
+def flymq_cluster(flymq_broker_config: BrokerConfig) -> Iterator[ClusterServer]:
+    """A simulated three-node FlyMQ 1.26 cluster on loopback TCP, fresh for one test.
+
+    ``.addresses`` maps ``node1``..``node3`` to ``host:port``; ``.leader_address`` is the Raft
+    leader's (``node1``).  Each node leads partition 0 of every topic itself and names the others'
+    partitions by a Raft address where nothing listens, as a real 1.26.11 cluster does (see
+    docs/broker.md).  Always the embedded broker: a real cluster cannot be handed out per test.
+    """
+    from pyflymq_broker.cluster_server import ClusterServer
+    from pyflymq_broker.multinode import BrokerCluster
+
+    cluster = BrokerCluster.local(3, base=flymq_broker_config)
+    try:
+        with ClusterServer(cluster) as servers:
+            yield servers
+    finally:
+        cluster.close()
 
 
 @pytest.fixture(scope="session")

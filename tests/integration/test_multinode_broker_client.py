@@ -13,12 +13,10 @@ follower follow ``not leader`` to the leader's client address; each node's log i
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from pyflymq import FlyMQClient
-from pyflymq_broker import BrokerCluster
 from pyflymq_broker.cluster_server import ClusterServer
 from pyflymq_core.errors import LeaderAddressUnknownError
 from pyflymq_core.protocol import partition_for_key
@@ -27,9 +25,9 @@ FAST: dict[str, int] = {"request_timeout_ms": 5_000, "max_retries": 0}
 
 
 @pytest.fixture
-def servers() -> Iterator[ClusterServer]:
-    with ClusterServer(BrokerCluster.local(3)) as running:
-        yield running
+def servers(flymq_cluster: ClusterServer) -> ClusterServer:
+    """The plugin's simulated three-node cluster (embedded even with --flymq-bootstrap)."""
+    return flymq_cluster
 
 
 def _key_for_partition(partition: int, partitions: int) -> bytes:
