@@ -12,11 +12,12 @@ follower follow ``not leader`` to the leader's client address; each node's log i
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 
-from pyflymq import FlyMQClient
+from pyflymq import AsyncFlyMQClient, FlyMQClient
 from pyflymq_broker.cluster_server import ClusterServer
 from pyflymq_core.errors import LeaderAddressUnknownError
 from pyflymq_core.protocol import partition_for_key
@@ -95,3 +96,20 @@ def test_a_high_level_producer_and_consumer_on_one_node(servers: ClusterServer) 
         finally:
             consumer.close()
         assert sorted(seen) == sorted(f"v{n}".encode() for n in range(60))
+
+
+def test_the_asyncio_producer_follows_the_same_rules(servers: ClusterServer) -> None:
+    async def main() -> tuple[list[int], BaseException | None]:
+        async with AsyncFlyMQClient(servers.addresses["node2"], **FAST) as client:
+            await client.create_topic("mn-aio", partitions=3)  # on a follower: redirected
+            refused: list[BaseException] = []
+            async with client.producer(retry_backoff_ms=1) as producer:
+                futures = [await producer.send("mn-aio", f"a{n}".encode()) for n in range(30)]
+                await producer.send("mn-aio", b"keyed", key=_key_for_partition(1, 3), on_error=refused.append)
+                await producer.flush()
+            partitions = [(await f.get(timeout_ms=5000)).partition for f in futures]
+            return partitions, refused[0] if refused else None
+
+    partitions, refused = asyncio.run(main())
+    assert partitions == [0] * 30  # node2 leads partition 0: every keyless record landed there
+    assert isinstance(refused, LeaderAddressUnknownError)
