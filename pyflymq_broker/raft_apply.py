@@ -1,12 +1,14 @@
 """Metadata writes as the topology answers them: leader only, applied by every node's own state.
 
 Standalone, the server applies a metadata write before answering, so its failure is the answer.
-In cluster mode the handler proposes the write through Raft: a follower refuses it at once
-(``not leader: leader_id=... leader_addr=...``, in the handler family's error encoding), and the
-leader answers success once the proposal is accepted. Every node then applies the committed write
-to its own state, asynchronously; an apply-time failure (invalid or incompatible schema
-definition, deleting a missing schema version) is only logged by the server: the client never
-hears of it and the write simply does not happen (transcript ``raft_single_node_schema_async``).
+In cluster mode the handler proposes the write (topics, schemas, users, ACLs) through Raft: a
+follower refuses it at once (``not leader: leader_id=... leader_addr=...``, in the handler
+family's error encoding), and the leader answers success once the proposal is accepted. Every
+node then applies the committed write to its own state, asynchronously; an apply-time failure
+(invalid or incompatible schema definition, deleting a missing schema version, creating an
+existing user, deleting or updating a missing one) is only logged by the server: the client
+never hears of it and the write simply does not happen (transcript
+``raft_single_node_schema_async``).
 The broker applies at once, on the leader first and then on each follower of its
 :class:`~pyflymq_broker.raft_group.RaftGroup`, and in cluster mode logs the failures instead of
 answering them.
@@ -52,19 +54,16 @@ def propose(
     return replicate(broker, op, description, change)
 
 
-def replicate(
-    broker: Broker, op: int, description: str, change: Change[T], *, leader_errors: bool = False
-) -> T | None:
+def replicate(broker: Broker, op: int, description: str, change: Change[T]) -> T | None:
     """Apply ``change`` on ``broker`` (the leader), then on each follower; return the leader's result.
 
     Standalone, the leader's :class:`BrokerError` propagates and becomes the answer. In cluster mode
     every failure is logged with ``description`` (what was proposed) and the leader's result is
     ``None``: the caller answers success anyway, as the server does before its Raft apply runs.
-    ``leader_errors`` keeps the standalone answer in cluster mode too, for the writes whose
-    cluster-mode answers are not simulated (users, ACLs: docs/broker.md). A leader's failure is
-    not applied anywhere else. ``op`` is the request's opcode, for the followers' persistence.
+    Every follower applies the same change to its own state (identical to the leader's, so it
+    fails the same way). ``op`` is the request's opcode, for the followers' persistence.
     """
-    result = _apply(broker, description, change, answer_errors=leader_errors)
+    result = _apply(broker, description, change)
     for node in followers(broker):
         with node.lock:
             _apply(node, description, change)
@@ -73,8 +72,8 @@ def replicate(
     return result
 
 
-def _apply(broker: Broker, description: str, change: Change[T], *, answer_errors: bool = False) -> T | None:
-    if answer_errors or not broker.topology.answers_before_apply:
+def _apply(broker: Broker, description: str, change: Change[T]) -> T | None:
+    if not broker.topology.answers_before_apply:
         return change(broker)
     try:
         return change(broker)

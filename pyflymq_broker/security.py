@@ -110,6 +110,10 @@ class SecurityStore:
         self._user(username)
         del self.users[username]
 
+    def touch(self, username: str, now: float) -> None:
+        """Move the user's update time (a cluster USER_UPDATE does, even when it changes nothing)."""
+        self._user(username).updated_at = now
+
     def set_roles(self, username: str, roles: list[str], now: float) -> None:
         """Replace the user's roles (unknown role names are kept but grant nothing)."""
         user = self._user(username)

@@ -5,13 +5,22 @@ ACL store crashes the real process. The broker answers those with the coded erro
 ``authentication is not enabled on this server`` instead, at the point where the server would
 crash: requests rejected earlier (decode errors, argument checks) get the server's own answers.
 
-User and ACL writes go through Raft in a cluster: a follower answers the coded ``not leader``
-text, and every node's store applies what the leader accepts. The leader keeps its standalone
-answers (the server's answer-before-apply semantics for these writes are not simulated).
+User and ACL writes go through Raft in cluster mode (any ``cluster_addr``, one node or more): a
+follower answers the coded ``not leader`` text, and the leader answers success as soon as the
+proposal is accepted, without looking at its store. Every node's store then applies the write;
+an apply-time failure (creating an existing user, deleting or updating a missing one) is only
+logged, as the server does. A cluster node with authentication disabled has no store at all: the
+server then never wires a user/ACL applier, so these writes are answered (``not leader`` on a
+follower, success on the leader) and applying them does nothing.
+
+What the leader proposes differs from the standalone write in two places (the Raft command
+drops empty and false fields): USER_UPDATE only replaces the roles when the list is non-empty
+and can only enable a user (``enabled = false`` leaves the flag alone).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +48,8 @@ __all__ = [
     "whoami",
 ]
 
+logger = logging.getLogger("pyflymq.broker")
+
 _NOT_AUTHENTICATED = {"success": False, "username": "", "roles": [], "error": ""}
 REQUEST_PREFIX = "invalid request: "
 
@@ -53,20 +64,39 @@ def _node_store(broker: Broker) -> SecurityStore:
     return broker.security
 
 
+def _proposes(ctx: Context) -> bool:
+    """Whether user/ACL writes go through Raft (cluster mode) instead of the local store."""
+    return ctx.broker.topology.cluster_mode
+
+
+def _store_unless_proposed(ctx: Context) -> None:
+    """Standalone, a write reaches the store (which a server without auth lacks: it crashes).
+
+    In cluster mode the handler only proposes, so a missing store is never touched.
+    """
+    if not _proposes(ctx):
+        _store(ctx)
+
+
 def _write(ctx: Context, description: str, change: Callable[[SecurityStore], object]) -> None:
     """A user/ACL write: leader only, then applied to every node's store.
 
-    The store's ``KeyError`` (unknown or existing user) becomes the coded answer.
+    Standalone, the store's ``KeyError`` (unknown or existing user) becomes the coded answer; in
+    cluster mode it is an apply-time failure, logged on each node (:func:`replicate`).
     """
     require_leader(ctx.broker, CODED)
 
     def apply(node: Broker) -> None:
+        if node.security is None:
+            # The server wires no user/ACL applier when authentication is disabled.
+            logger.warning("no user store on node %r: %s is not applied", node.config.node_id, description)
+            return
         try:
-            change(_node_store(node))
+            change(node.security)
         except KeyError as exc:
             raise BrokerError.coded(str(exc.args[0])) from None
 
-    replicate(ctx.broker, ctx.op, description, apply, leader_errors=True)
+    replicate(ctx.broker, ctx.op, description, apply)
 
 
 def _go_list(items: list[str]) -> str:
@@ -138,7 +168,7 @@ def user_create(ctx: Context, payload: bytes) -> dict[str, Any]:
     username, password, roles = req["username"], req["password"], list(req["roles"])
     if not username or not password:
         raise BrokerError.coded("username and password are required")
-    _store(ctx)
+    _store_unless_proposed(ctx)
     with ctx.audit_failure("user.create", resource=username, action="user_create"):
         _write(ctx, f"USER_CREATE {username!r}", lambda s: s.create_user(username, password, roles, ctx.now))
     ctx.audit(
@@ -168,7 +198,7 @@ def user_delete(ctx: Context, payload: bytes) -> dict[str, Any]:
     username = ctx.decode_coded(payload, REQUEST_PREFIX)["username"]
     if username == ctx.username:
         raise BrokerError.coded("cannot delete your own account")
-    _store(ctx)
+    _store_unless_proposed(ctx)
     with ctx.audit_failure("user.delete", resource=username, action="user_delete"):
         _write(ctx, f"USER_DELETE {username!r}", lambda s: s.delete_user(username))
     ctx.audit("user.delete", resource=username, action="user_delete", result="success")
@@ -176,10 +206,14 @@ def user_delete(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def user_update(ctx: Context, payload: bytes) -> dict[str, Any]:
-    """USER_UPDATE: replace roles and set ``enabled`` (an absent byte disables, as on the server)."""
+    """USER_UPDATE: replace roles and set ``enabled`` (an absent byte disables, as on the server).
+
+    In cluster mode the proposal carries only non-empty roles and a true ``enabled``: an empty
+    list keeps the roles and ``enabled = false`` is ignored (the user's update time still moves).
+    """
     ctx.check_manage(coded=True)
     req = ctx.decode_coded(payload, REQUEST_PREFIX)
-    _store(ctx)
+    _store_unless_proposed(ctx)
     username, roles, enabled = req["username"], list(req["roles"]), bool(req.get("enabled", False))
 
     def update(store: SecurityStore) -> None:
@@ -187,7 +221,14 @@ def user_update(ctx: Context, payload: bytes) -> dict[str, Any]:
         store.set_roles(username, roles, ctx.now)
         store.set_enabled(username, enabled, ctx.now)
 
-    _write(ctx, f"USER_UPDATE {username!r}", update)
+    def proposed_update(store: SecurityStore) -> None:
+        store.touch(username, ctx.now)
+        if roles:
+            store.set_roles(username, roles, ctx.now)
+        if enabled:
+            store.set_enabled(username, True, ctx.now)
+
+    _write(ctx, f"USER_UPDATE {username!r}", proposed_update if _proposes(ctx) else update)
     return {"success": True, "message": username}
 
 
@@ -210,13 +251,19 @@ def user_get(ctx: Context, payload: bytes) -> dict[str, Any]:
 
 
 def password_change(ctx: Context, payload: bytes) -> dict[str, Any]:
-    """PASSWORD_CHANGE: your own with the current password, anyone's as an admin."""
+    """PASSWORD_CHANGE: your own with the current password, anyone's as an admin.
+
+    With authentication disabled every current password is accepted (the server's authorizer then
+    lets everything through), so only cluster mode, which never touches the store, gets past it.
+    """
     req = ctx.decode_coded(payload, REQUEST_PREFIX)
-    store = _store(ctx)
+    _store_unless_proposed(ctx)
+    store = ctx.broker.security
     username = req["username"]
     if username == ctx.username:
         try:
-            store.authenticate(ctx.username, req["old_password"])
+            if store is not None:
+                store.authenticate(ctx.username, req["old_password"])
         except ValueError:
             raise BrokerError.coded("invalid current password") from None
     else:
@@ -235,7 +282,7 @@ def acl_set(ctx: Context, payload: bytes) -> dict[str, Any]:
         raise BrokerError.coded(
             "cannot make topic public because anonymous access is disabled in server configuration"
         )
-    _store(ctx)
+    _store_unless_proposed(ctx)
     acl = Acl(req["topic"], bool(req["public"]), list(req["allowed_users"]), list(req["allowed_roles"]))
     _write(ctx, f"ACL_SET {acl.topic!r}", lambda s: s.set_acl(acl))
     return {"success": True, "topic": req["topic"]}
@@ -271,7 +318,7 @@ def acl_delete(ctx: Context, payload: bytes) -> dict[str, Any]:
     """ACL_DELETE: remove a topic's ACL; deleting a missing one succeeds."""
     ctx.check_manage(coded=True)
     topic = ctx.decode_coded(payload, REQUEST_PREFIX)["topic"]
-    _store(ctx)
+    _store_unless_proposed(ctx)
     _write(ctx, f"ACL_DELETE {topic!r}", lambda s: s.delete_acl(topic))
     return {"success": True, "topic": topic}
 

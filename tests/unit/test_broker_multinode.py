@@ -280,7 +280,6 @@ def test_users_and_acls_are_written_on_the_leader_and_replicated() -> None:
     user = {"username": "bob", "password": "bob-pass-1", "old_password": "", "roles": ["producer"]}
     assert error(c2.call(OpCode.USER_CREATE, user)) == ("coded", NOT_LEADER)
     assert c1.call(OpCode.USER_CREATE, user)["username"] == "bob"
-    assert error(c1.call(OpCode.USER_CREATE, user)) == ("coded", 'user "bob" already exists')
     bob = DirectClient(cluster.node("node2"))
     assert bob.call(OpCode.AUTH, username="bob", password="bob-pass-1")["success"]  # replicated
     c1.call(OpCode.PASSWORD_CHANGE, username="bob", old_password="", password="bob-pass-2", roles=[])
@@ -303,6 +302,93 @@ def test_users_and_acls_are_written_on_the_leader_and_replicated() -> None:
     assert follower_audit is not None
     refused = [e for e in follower_audit.events() if e.type == "user.create"]
     assert [(e.result, dict(e.details)) for e in refused] == [("failure", {"error": NOT_LEADER})]
+
+
+def _admin_cluster(size: int = 2) -> tuple[BrokerCluster, DirectClient, DirectClient]:
+    auth = AuthSettings(enabled=True, admin_username="admin", admin_password="admin-pass-1")
+    cluster = BrokerCluster.local(size, base=BrokerConfig(auth=auth))
+    c1, c2 = clients(cluster)[:2]
+    for c in (c1, c2):
+        assert c.call(OpCode.AUTH, username="admin", password="admin-pass-1")["success"]
+    return cluster, c1, c2
+
+
+def test_user_writes_on_the_leader_are_answered_before_they_are_applied(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """server.go handleUserCreate/Delete/PasswordChange: in cluster mode the leader proposes
+    without looking at its store; UserStore.ApplyCreateUser/ApplyDeleteUser/ApplyUpdateUser
+    then fail on every node, and the failure is only logged."""
+    cluster, c1, c2 = _admin_cluster()
+    user = {"username": "bob", "password": "bob-pass-1", "old_password": "", "roles": ["producer"]}
+    c1.call(OpCode.USER_CREATE, user)
+    again = {**user, "password": "other-pass", "roles": ["admin"]}
+    with caplog.at_level(logging.WARNING, logger="pyflymq.broker"):
+        assert c1.call(OpCode.USER_CREATE, again)["roles"] == ["admin"]  # echoes the request
+        assert c1.call(OpCode.USER_DELETE, username="ghost") == {"success": True, "message": "ghost"}
+        assert c1.call(
+            OpCode.USER_UPDATE, username="ghost", password="", old_password="", roles=["x"], enabled=True
+        ) == {"success": True, "message": "ghost"}
+        assert c1.call(OpCode.PASSWORD_CHANGE, username="ghost", old_password="", password="p", roles=[]) == {
+            "success": True,
+            "message": "ghost",
+        }
+    assert "already exists" in caplog.text and 'user "ghost" not found' in caplog.text
+    assert c2.call(OpCode.USER_GET, username="bob")["roles"] == ["producer"]  # nothing changed
+    assert error(c2.call(OpCode.USER_GET, username="ghost")) == ("coded", 'user "ghost" not found')
+    audit = cluster.leader.audit
+    assert audit is not None
+    results = [(e.type, e.resource, e.result) for e in audit.events() if e.type.startswith("user.")]
+    assert results == [
+        ("user.create", "bob", "success"),
+        ("user.create", "bob", "success"),
+        ("user.delete", "ghost", "success"),
+    ]
+
+
+def test_user_update_in_a_cluster_keeps_roles_for_an_empty_list_and_never_disables() -> None:
+    """UpdateUserPayload drops empty roles and a nil enabled (omitempty); handleUserUpdate only
+    sets enabled when the request's flag is true."""
+    _, c1, c2 = _admin_cluster()
+    c1.call(OpCode.USER_CREATE, username="bob", password="bob-pass-1", old_password="", roles=["producer"])
+    update = {"username": "bob", "password": "", "old_password": "", "roles": [], "enabled": False}
+    assert c1.call(OpCode.USER_UPDATE, update) == {"success": True, "message": "bob"}
+    got = c2.call(OpCode.USER_GET, username="bob")
+    assert (got["roles"], got["enabled"]) == (["producer"], True)
+    c1.call(OpCode.USER_UPDATE, {**update, "roles": ["consumer"]})
+    assert c2.call(OpCode.USER_GET, username="bob")["roles"] == ["consumer"]
+
+
+def test_standalone_user_update_still_replaces_roles_and_disables() -> None:
+    auth = AuthSettings(enabled=True, admin_username="admin", admin_password="admin-pass-1")
+    c = DirectClient(Broker(BrokerConfig(auth=auth)))
+    c.call(OpCode.AUTH, username="admin", password="admin-pass-1")
+    c.call(OpCode.USER_CREATE, username="bob", password="bob-pass-1", old_password="", roles=["producer"])
+    c.call(OpCode.USER_UPDATE, username="bob", password="", old_password="", roles=[], enabled=False)
+    got = c.call(OpCode.USER_GET, username="bob")
+    assert (got["roles"], got["enabled"]) == ([], False)
+    assert error(c.call(OpCode.USER_DELETE, username="ghost")) == ("coded", 'user "ghost" not found')
+
+
+def test_user_and_acl_writes_without_authentication_are_proposed_not_crashed() -> None:
+    """cmd/flymq/main.go wires the auth applier only when auth is enabled: a cluster node without
+    auth proposes user/ACL writes (leader: success; follower: not leader) and applies nothing.
+    Reads still reach the missing store (the server crashes; the broker answers coded)."""
+    cluster = BrokerCluster.local(2)
+    c1, c2 = clients(cluster)
+    user = {"username": "bob", "password": "bob-pass-1", "old_password": "", "roles": ["producer"]}
+    assert c1.call(OpCode.USER_CREATE, user)["username"] == "bob"
+    assert error(c2.call(OpCode.USER_CREATE, user)) == ("coded", NOT_LEADER)
+    assert c1.call(OpCode.USER_DELETE, username="bob") == {"success": True, "message": "bob"}
+    assert c1.call(OpCode.USER_UPDATE, user) == {"success": True, "message": "bob"}
+    assert c1.call(OpCode.PASSWORD_CHANGE, user) == {"success": True, "message": "bob"}
+    acl = {"topic": "t", "public": False, "allowed_users": [], "allowed_roles": []}
+    assert c1.call(OpCode.ACL_SET, acl) == {"success": True, "topic": "t"}
+    assert c1.call(OpCode.ACL_DELETE, topic="t") == {"success": True, "topic": "t"}
+    assert error(c2.call(OpCode.ACL_DELETE, topic="t")) == ("coded", NOT_LEADER)
+    auth_disabled = ("coded", "authentication is not enabled on this server")
+    assert error(c1.call(OpCode.USER_GET, username="bob")) == auth_disabled
+    assert error(DirectClient(Broker()).call(OpCode.USER_CREATE, user)) == auth_disabled  # standalone
 
 
 # --- produce: local partitions only, logs not replicated ----------------------------------------
@@ -374,6 +460,28 @@ def test_delayed_delivery_on_a_follower_retries_until_the_topic_exists() -> None
     now[0] += 1.0
     cluster.node("node2").tick()
     assert fetch(c2, "later") == [b"x"]
+
+
+def test_groups_transactions_and_audit_stay_on_the_node_that_served_them(cluster: BrokerCluster) -> None:
+    """server.go handleCommit/BeginTx/...: ConsumerGroupManager, the transaction coordinator and
+    the audit store are per-process objects that nothing in internal/cluster replicates."""
+    c1, c2, _ = clients(cluster)
+    c1.call(OpCode.CREATE_TOPIC, topic="t", partitions=3)
+    assert c2.call(OpCode.COMMIT, topic="t", group_id="g", partition=0, offset=5) == {"success": True}
+    assert c2.call(OpCode.GET_OFFSET, topic="t", group_id="g", partition=0) == {"offset": 5}
+    missing = ("raw_unflagged", "consumer group not found: t:g")
+    assert error(c1.call(OpCode.GET_OFFSET, topic="t", group_id="g", partition=0)) == missing
+    assert c1.call(OpCode.LIST_GROUPS) == {"groups": []}
+    txn = c2.call(OpCode.BEGIN_TX)["txn_id"]
+    tx_write = {"txn_id": txn, "topic": "t", "data": b"x"}
+    assert error(c1.call(OpCode.PRODUCE_TX, tx_write)) == ("raw_unflagged", f"transaction not found: {txn}")
+    assert c1.call(OpCode.COMMIT_TX, txn_id=txn) == {"txn_id": txn, "success": False}
+    c2.call(OpCode.PRODUCE_TX, tx_write)
+    assert c2.call(OpCode.COMMIT_TX, txn_id=txn) == {"txn_id": txn, "success": True}  # partition 0
+    assert fetch(c2, "t") == [b"x"] and fetch(c1, "t") == []
+    follower_audit = cluster.node("node2").audit
+    assert follower_audit is not None
+    assert [e.type for e in follower_audit.events()] == []  # the create was audited on the leader
 
 
 # --- persistence --------------------------------------------------------------------------------
