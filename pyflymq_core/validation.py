@@ -16,6 +16,8 @@ Decisions (documented for users in the API docs):
   directories on the server).  Group ids must not contain ``/`` or NUL.
 * Modes and schema types are accepted case-insensitively and returned in the lower-case form the
   server understands (the server itself is case-sensitive: ``EARLIEST`` is an error).
+* Audit export formats are ``json`` or ``csv`` only: the server silently falls back to JSON for
+  anything else while echoing the requested name.
 
 The helpers are plain functions with an inlined fast path for the common valid case (they run on
 every produce): no regular expressions, no allocation when the value is fine.
@@ -31,6 +33,7 @@ from pyflymq_core.errors import InvalidArgumentError, InvalidArgumentTypeError
 from pyflymq_core.protocol.constants import MAX_REQUEST_PAYLOAD, PRODUCE_OVERHEAD
 
 __all__ = [
+    "EXPORT_FORMATS",
     "I32_MAX",
     "I64_MAX",
     "MAX_REQUEST_PAYLOAD",
@@ -45,6 +48,7 @@ __all__ = [
     "check_audit_limit",
     "check_audit_offset",
     "check_duration_ms",
+    "check_export_format",
     "check_group_id",
     "check_int",
     "check_max_messages",
@@ -78,6 +82,7 @@ STR8_MAX = 0xFF
 SUBSCRIBE_MODES = ("earliest", "latest", "commit")
 RESET_MODES = ("earliest", "latest", "offset")
 SCHEMA_TYPES = ("json", "avro", "protobuf", "proto")
+EXPORT_FORMATS = ("json", "csv")
 
 # Fast paths: an ASCII str (``str.isascii`` is O(1) in CPython) has as many UTF-8 bytes as characters;
 # anything else is encoded once to measure it and to reject lone surrogates the codec cannot encode.
@@ -330,6 +335,15 @@ def check_reset_mode(mode: Any) -> str:
 def check_schema_type(schema_type: Any) -> str:
     """Schema type: ``json`` | ``avro`` | ``protobuf`` | ``proto`` (case-insensitive, returned lower-case)."""
     return _check_choice(schema_type, "schema type", SCHEMA_TYPES)
+
+
+def check_export_format(export_format: Any) -> str:
+    """AUDIT_EXPORT format: ``json`` | ``csv`` (case-insensitive, returned lower-case).
+
+    The server answers any other string (``"xml"``, ``"CSV"``) with JSON but echoes the string it was
+    sent as the reply's format (SEMANTICS_NOTES #39), so an unknown format is refused here.
+    """
+    return _check_choice(export_format, "audit export format", EXPORT_FORMATS)
 
 
 # --------------------------------------------------------------------------- bytes and sizes

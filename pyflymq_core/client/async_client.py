@@ -43,6 +43,7 @@ from pyflymq_core.errors import (
     ConnectionError,
     FlyMQError,
     InvalidArgumentError,
+    SchemaNotFoundError,
     TimeoutError,
     TopicNotFoundError,
     UnsupportedOperationError,
@@ -558,7 +559,9 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
 
     async def register_schema(self, name: str, schema_type: str, schema: Any) -> SchemaRegistration:
         """Register a new version of schema ``name`` (``json``, ``avro`` or ``protobuf``)."""
-        return await self._execute(calls.register_schema(name, schema_type, schema))
+        registration = await self._execute(calls.register_schema(name, schema_type, schema))
+        self._schemas.forget(name)
+        return registration
 
     async def get_schema(self, name: str, version: int = 0) -> SchemaInfo:
         """A schema version (0 = latest)."""
@@ -575,14 +578,29 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
     async def delete_schema(self, name: str, version: int) -> None:
         """Delete one version (>= 1) of schema ``name``."""
         await self._execute(calls.delete_schema(name, version))
+        self._schemas.forget(name)
 
-    async def produce_with_schema(self, topic: str, data: bytes | str, schema_name: str) -> RecordMetadata:
-        """Produce a keyless record validated by the server against ``schema_name``."""
-        return await self._execute(
-            calls.produce_with_schema(
-                topic, data, schema_name, encode_value=self._value_encoder, compress=self._compress
-            )
-        )
+    async def produce_with_schema(
+        self, topic: str, data: bytes | str, schema_name: str, *, validate: bool = True
+    ) -> RecordMetadata:
+        """Produce a keyless record that must match the latest version of ``schema_name``.
+
+        Validated locally first, as by :meth:`FlyMQClient.produce_with_schema` (the server validates
+        only when its schema feature is on, and only partly: SEMANTICS_NOTES #28);
+        ``validate=False`` leaves validation to the server.  The reply always says partition 0.
+        """
+        call, raw = self._schema_produce_call(topic, data, schema_name)
+        if validate:
+            info = self._schemas.cached(schema_name) or await self._fetch_schema(schema_name)
+            self._schemas.check(info, raw)
+        return await self._execute(call)
+
+    async def _fetch_schema(self, name: str) -> SchemaInfo:
+        """The latest version of ``name`` from the registry, cached for local validation."""
+        try:
+            return self._schemas.remember(await self.get_schema(name))
+        except SchemaNotFoundError as exc:
+            raise self._schemas.not_registered(name, exc) from None
 
     async def produce_object(
         self, topic: str, obj: Any, key: bytes | str | None = None, *, serializer: Any = "json"

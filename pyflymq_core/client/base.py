@@ -37,6 +37,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
+from pyflymq_core import validation as v
+from pyflymq_core.client import calls
 from pyflymq_core.client.calls import Call, OutOfStepError, ValueDecoder, ValueEncoder, op_name
 from pyflymq_core.client.cluster import (
     MetadataCache,
@@ -60,7 +62,7 @@ from pyflymq_core.errors import (
     TimeoutError,
     TopicNotFoundError,
 )
-from pyflymq_core.models import AuthResult, ClusterMetadata
+from pyflymq_core.models import AuthResult, ClusterMetadata, RecordMetadata
 from pyflymq_core.protocol import OpCode
 from pyflymq_transports.base import ServerAddress, TransportOptions, parse_address
 
@@ -657,6 +659,18 @@ class ClientBase(Generic[ConnT]):
                 leader_id=partition.leader_id,
             )
         return address
+
+    def _schema_produce_call(
+        self, topic: str, data: bytes | str, schema_name: str
+    ) -> tuple[Call[RecordMetadata], bytes]:
+        """PRODUCE_WITH_SCHEMA's call and the record's bytes (what local validation checks).  Built
+        before anything else, so every argument is checked before anything (even GET_SCHEMA) is
+        sent."""
+        raw = v.to_bytes(data, "data")
+        call = calls.produce_with_schema(
+            topic, raw, schema_name, encode_value=self._value_encoder, compress=self._compress
+        )
+        return call, raw
 
     def _leader_unreachable(self, address: ServerAddress, exc: FlyMQError, primary: ConnT) -> None:
         logger.warning("partition leader %s unreachable (%s); sending to %s", address, exc, primary.label)

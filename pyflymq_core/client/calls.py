@@ -413,13 +413,20 @@ def _topics(fields: dict[str, Any], call: Call[Any]) -> list[str]:
     return list(fields["topics"])
 
 
+# Lists the server builds from Go maps come in random order (SEMANTICS_NOTES #36): the parsers below
+# sort them (by name, or topic/group, or partition) so that results are deterministic.
+
+
 def _cluster(fields: dict[str, Any], call: Call[Any]) -> ClusterMetadata:
     topics = [
         TopicMetadata(
             topic=entry["topic"],
-            partitions=[PartitionMetadata(**partition) for partition in entry["partitions"]],
+            partitions=[
+                PartitionMetadata(**partition)
+                for partition in sorted(entry["partitions"], key=lambda p: p["partition"])
+            ],
         )
-        for entry in fields["topics"]
+        for entry in sorted(fields["topics"], key=lambda t: t["topic"])
     ]
     return ClusterMetadata(cluster_id=fields["cluster_id"], topics=topics)
 
@@ -429,7 +436,7 @@ def _group(fields: dict[str, Any]) -> GroupInfo:
         topic=fields["topic"],
         group_id=fields["group_id"],
         members=fields["members"],
-        offsets=[GroupOffset(**entry) for entry in fields["offsets"]],
+        offsets=[GroupOffset(**entry) for entry in sorted(fields["offsets"], key=lambda o: o["partition"])],
     )
 
 
@@ -438,7 +445,9 @@ def _group_info(fields: dict[str, Any], call: Call[Any]) -> GroupInfo:
 
 
 def _groups(fields: dict[str, Any], call: Call[Any]) -> list[GroupInfo]:
-    return [_group(entry) for entry in fields["groups"]]
+    groups = [_group(entry) for entry in fields["groups"]]
+    groups.sort(key=lambda g: (g.topic, g.group_id))
+    return groups
 
 
 def _lag(fields: dict[str, Any], call: Call[Any]) -> ConsumerLag:
@@ -468,6 +477,7 @@ def _schema_list(fields: dict[str, Any], call: Call[Any]) -> list[SchemaInfo]:
         suffix = f"-v{entry['version']}"
         name = schema_id[: -len(suffix)] if schema_id.endswith(suffix) else schema_id
         result.append(SchemaInfo(id=schema_id, name=name, version=entry["version"], type=entry["type"]))
+    result.sort(key=lambda s: (s.name, s.version))
     return result
 
 
@@ -499,12 +509,16 @@ def _whoami(fields: dict[str, Any], call: Call[Any]) -> WhoAmI:
     return WhoAmI(authenticated=fields["success"], username=fields["username"], roles=list(fields["roles"]))
 
 
+def _user_info(fields: dict[str, Any]) -> UserInfo:
+    return UserInfo(**{**fields, "permissions": sorted(fields["permissions"])})
+
+
 def _user(fields: dict[str, Any], call: Call[Any]) -> UserInfo:
-    return UserInfo(**fields)
+    return _user_info(fields)
 
 
 def _users(fields: dict[str, Any], call: Call[Any]) -> list[UserInfo]:
-    return [UserInfo(**entry) for entry in fields["users"]]
+    return sorted((_user_info(entry) for entry in fields["users"]), key=lambda u: u.username)
 
 
 def _acl_result(fields: dict[str, Any], call: Call[Any]) -> None:
@@ -514,17 +528,22 @@ def _acl_result(fields: dict[str, Any], call: Call[Any]) -> None:
 
 
 def _acl(fields: dict[str, Any], call: Call[Any]) -> AclInfo:
+    """ACL_GET: the server sends ``default_public = 0`` for an existing ACL whatever its setting
+    (SEMANTICS_NOTES #38), so the byte is kept only when ``exists`` is false (else ``None``)."""
+    if fields.get("exists"):
+        fields = {**fields, "default_public": None}
     return AclInfo(**fields)
 
 
 def _acls(fields: dict[str, Any], call: Call[Any]) -> AclList:
     return AclList(
-        acls=[AclInfo(**entry) for entry in fields["acls"]], default_public=fields["default_public"]
+        acls=sorted((AclInfo(**entry) for entry in fields["acls"]), key=lambda a: a.topic),
+        default_public=fields["default_public"],
     )
 
 
 def _roles(fields: dict[str, Any], call: Call[Any]) -> list[RoleInfo]:
-    return [RoleInfo(**entry) for entry in fields["roles"]]
+    return sorted((RoleInfo(**entry) for entry in fields["roles"]), key=lambda r: r.name)
 
 
 def _audit(fields: dict[str, Any], call: Call[Any]) -> AuditQueryResult:
@@ -1149,6 +1168,9 @@ def audit_query(query: dict[str, Any]) -> Call[AuditQueryResult]:
 
 
 def audit_export(query: dict[str, Any], export_format: str = "json") -> Call[AuditExport]:
-    """AUDIT_EXPORT (0x81): ``json`` or ``csv``; at most 100 events (server cap)."""
-    fmt = v.check_str16(export_format, "format")
+    """AUDIT_EXPORT (0x81): ``json`` or ``csv``; at most 100 events (server cap).
+
+    Other formats are refused: the server would answer JSON labelled with the unknown format.
+    """
+    fmt = v.check_export_format(export_format)
     return Call(AUDIT_EXPORT, AUDIT_EXPORT.encode({"query": query, "format": fmt}))

@@ -37,10 +37,12 @@ class SchemaGuard:
             return None
         return entry[1]
 
-    def remember(self, info: SchemaInfo) -> None:
-        """Cache ``info`` (e.g. just registered or fetched) so local validation needs no round trip."""
+    def remember(self, info: SchemaInfo) -> SchemaInfo:
+        """Cache ``info`` (e.g. just registered or fetched) so local validation needs no round trip;
+        returns it."""
         with self._lock:
             self._entries[info.name] = (time.monotonic(), info)
+        return info
 
     def forget(self, name: str) -> None:
         """Drop ``name`` (this client registered or deleted a version of it)."""

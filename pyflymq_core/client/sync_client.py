@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pyflymq_core import validation as v
 from pyflymq_core.client import calls
 from pyflymq_core.client.base import AUTH_STORE_OPS, NEEDS_METADATA, ClientBase, RetryPolicy, build_config
 from pyflymq_core.client.calls import Call, complete
@@ -643,22 +642,17 @@ class FlyMQClient(ClientBase[Connection]):
         again when its schema feature is on. ``validate=False`` leaves validation to the server.
         The reply always says partition 0 (server quirk).
         """
+        call, raw = self._schema_produce_call(topic, data, schema_name)
         if validate:
-            raw = v.to_bytes(data, "data")
-            info = self._schemas.cached(schema_name)
-            if info is None:
-                try:
-                    info = self.get_schema(schema_name)
-                except SchemaNotFoundError as exc:
-                    raise self._schemas.not_registered(schema_name, exc) from None
-                self._schemas.remember(info)
-            self._schemas.check(info, raw)
-            data = raw
-        return self._execute(
-            calls.produce_with_schema(
-                topic, data, schema_name, encode_value=self._value_encoder, compress=self._compress
-            )
-        )
+            self._schemas.check(self._schemas.cached(schema_name) or self._fetch_schema(schema_name), raw)
+        return self._execute(call)
+
+    def _fetch_schema(self, name: str) -> SchemaInfo:
+        """The latest version of ``name`` from the registry, cached for local validation."""
+        try:
+            return self._schemas.remember(self.get_schema(name))
+        except SchemaNotFoundError as exc:
+            raise self._schemas.not_registered(name, exc) from None
 
     def produce_object(
         self, topic: str, obj: Any, key: bytes | str | None = None, *, serializer: Any = "json"
