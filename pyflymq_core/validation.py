@@ -337,6 +337,17 @@ def check_schema_type(schema_type: Any) -> str:
     return _check_choice(schema_type, "schema type", SCHEMA_TYPES)
 
 
+def partition_refused(what: str) -> InvalidArgumentError:
+    """The error for ``partition=`` on a produce (``what``: the call, e.g. ``"produce"``): the server
+    ignores PRODUCE's partition field and picks the partition itself (SEMANTICS_NOTES #2), so
+    honouring it is impossible and ignoring it silently would mislead."""
+    return InvalidArgumentError(
+        f"{what}(partition=...) cannot be honoured: the FlyMQ server ignores the partition field "
+        "and picks the partition itself",
+        hint="Use a key: records with the same key always go to the same partition.",
+    )
+
+
 def check_export_format(export_format: Any) -> str:
     """AUDIT_EXPORT format: ``json`` | ``csv`` (case-insensitive, returned lower-case).
 

@@ -47,6 +47,7 @@ from contextvars import Context
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from pyflymq_core import validation as v
 from pyflymq_core.client import calls
 from pyflymq_core.client.calls import Call, complete
 from pyflymq_core.config import ProducerConfig
@@ -343,6 +344,8 @@ class AsyncProducer:
         key: Any = None,
         on_success: SuccessCallback | None = None,
         on_error: ErrorCallback | None = None,
+        *,
+        partition: int | None = None,
     ) -> AsyncRecordFuture:
         """Queue one record; returns its :class:`AsyncRecordFuture` (``await`` it for the metadata).
 
@@ -350,8 +353,10 @@ class AsyncProducer:
         ``key_serializer`` (:class:`~pyflymq_core.errors.SerializationError` here when it cannot
         serialize them; nothing is queued).  Waits only while the buffer is full (up to
         ``max_block_ms``, then :class:`BufferFullError`).  Invalid arguments raise at once, like
-        ``client.produce``.
+        ``client.produce``; so does ``partition=``, which the server cannot honour (use a key).
         """
+        if partition is not None:
+            raise v.partition_refused("send")
         if self._closed:
             raise ProducerClosedError("the producer is closed; the record was not sent")
         if self._serialize is not None:

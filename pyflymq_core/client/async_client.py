@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pyflymq_core import validation as v
 from pyflymq_core.client import calls
 from pyflymq_core.client.async_connection import AsyncConnection
 from pyflymq_core.client.base import AUTH_STORE_OPS, NEEDS_METADATA, ClientBase, RetryPolicy, build_config
@@ -42,7 +43,6 @@ from pyflymq_core.errors import (
     ConfigurationError,
     ConnectionError,
     FlyMQError,
-    InvalidArgumentError,
     SchemaNotFoundError,
     TimeoutError,
     TopicNotFoundError,
@@ -430,11 +430,7 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
     ) -> RecordMetadata:
         """Write one record; returns where it went (see :meth:`FlyMQClient.produce`)."""
         if partition is not None:
-            raise InvalidArgumentError(
-                "produce(partition=...) cannot be honoured: the FlyMQ server ignores the partition field "
-                "and picks the partition itself",
-                hint="Use a key: records with the same key always go to the same partition.",
-            )
+            raise v.partition_refused("produce")
         return await self._execute(
             calls.produce(topic, value, key, encode_value=self._value_encoder, compress=self._compress)
         )

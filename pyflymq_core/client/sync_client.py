@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pyflymq_core import validation as v
 from pyflymq_core.client import calls
 from pyflymq_core.client.base import AUTH_STORE_OPS, NEEDS_METADATA, ClientBase, RetryPolicy, build_config
 from pyflymq_core.client.calls import Call, complete
@@ -40,7 +41,6 @@ from pyflymq_core.config import ClientConfig, ConsumerConfig, ProducerConfig
 from pyflymq_core.errors import (
     ConnectionError,
     FlyMQError,
-    InvalidArgumentError,
     SchemaNotFoundError,
     TimeoutError,
     TopicNotFoundError,
@@ -479,11 +479,7 @@ class FlyMQClient(ClientBase[Connection]):
                     observer.failed()
                     return self._execute_policy(calls.produce(topic, value, key), conn, exc)
         if partition is not None:
-            raise InvalidArgumentError(
-                "produce(partition=...) cannot be honoured: the FlyMQ server ignores the partition field "
-                "and picks the partition itself",
-                hint="Use a key: records with the same key always go to the same partition.",
-            )
+            raise v.partition_refused("produce")
         return self._execute(calls.produce(topic, value, key, self._value_encoder, self._compress))
 
     def consume(self, topic: str, offset: int = 0, partition: int = 0) -> ConsumedMessage:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from pyflymq_core import validation as v
 from pyflymq_core.config import ProducerConfig
 from pyflymq_core.errors import (
     ConfigurationError,
@@ -160,6 +161,8 @@ class Producer:
         key: Any = None,
         on_success: Callable[[RecordMetadata], Any] | None = None,
         on_error: Callable[[Exception], Any] | None = None,
+        *,
+        partition: int | None = None,
     ) -> RecordFuture:
         """Queue one record; returns its :class:`RecordFuture` at once.
 
@@ -169,8 +172,11 @@ class Producer:
         ``on_success(metadata)`` / ``on_error(error)`` run exactly once, on the producer's I/O
         thread (keep them short; their exceptions are logged).  Blocks only while the buffer is full
         (up to ``max_block_ms``, then :class:`~pyflymq_core.errors.BufferFullError`).  Invalid
-        arguments raise at once, like ``client.produce``.
+        arguments raise at once, like ``client.produce``; so does ``partition=`` (Kafka's), which
+        the server cannot honour: it picks the partition itself (use a key).
         """
+        if partition is not None:
+            raise v.partition_refused("send")
         if self._serialize is not None:
             value = self._serialize(value, topic)
         if key is not None and self._serialize_key is not None:

@@ -162,6 +162,21 @@ def test_note01_high_level_entry_points_validate_before_queueing(server: FakeSer
     assert OpCode.PRODUCE not in server.ops() and OpCode.FETCH not in server.ops()
 
 
+def test_note02_the_producers_refuse_a_partition_they_cannot_honour(server: FakeServer) -> None:
+    with FlyMQClient(server.address, **FAST) as client, client.producer() as producer:
+        with pytest.raises(InvalidArgumentError, match=r"send\(partition=...\) cannot be honoured") as sync:
+            producer.send("t", b"v", partition=3)
+        assert sync.value.hint is not None and "key" in sync.value.hint
+
+    async def go() -> None:
+        async with AsyncFlyMQClient(server.address, **FAST) as aclient, aclient.producer() as producer:
+            with pytest.raises(InvalidArgumentError, match="cannot be honoured"):
+                await producer.send("t", b"v", partition=0)
+
+    run(go())
+    assert OpCode.PRODUCE not in server.ops()
+
+
 @pytest.mark.parametrize(
     "argv",
     [
