@@ -29,6 +29,7 @@ import logging
 from collections.abc import Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pyflymq_core import validation as v
 from pyflymq_core.client import calls
 from pyflymq_core.client.calls import Call
 from pyflymq_core.consumer.assignment import TopicPartition
@@ -64,9 +65,7 @@ def subscribe_call(topic: str, group_id: str, partition: int, mode: str) -> Call
     ``topic`` must already be validated and ``partition`` come from the topic's metadata (a
     negative partition would crash the server).
     """
-    if partition < 0:
-        raise ValueError(f"partition must be >= 0, got {partition}")
-    fields = {"topic": topic, "group_id": group_id, "partition": partition, "mode": mode}
+    fields = {"topic": topic, "group_id": group_id, "partition": v.check_partition(partition), "mode": mode}
     payload = calls.SUBSCRIBE.encode(fields)
     return Call(calls.SUBSCRIBE, payload, topic, partition)
 

@@ -147,3 +147,12 @@ def test_the_async_driver_runs_the_same_plan_and_pipelines_each_batch() -> None:
     sync = Scripted(_server({0: 5, 1: 0}, {2: 9}))
     _run(sync, start_offsets_plan("g", [T0, T1, T2], "latest"))
     assert client.asked == sync.asked  # one definition, two drivers
+
+
+def test_a_negative_partition_never_becomes_a_subscribe_call() -> None:
+    from pyflymq_core.consumer.offsets import subscribe_call
+    from pyflymq_core.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="partition"):
+        subscribe_call("t", "", -1, "latest")  # a negative partition would crash the server
+    assert subscribe_call("t", "", 2, "latest").partition == 2
