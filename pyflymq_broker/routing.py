@@ -39,11 +39,12 @@ def produce(broker: Broker, topic: str, key: bytes, value: bytes) -> tuple[int, 
     if found is None:
         found = _auto_create(broker, topic)
     index = found.pick_partition(key)
-    assignment = assign(members(broker), index)
-    if not assignment.local:
-        leader = assignment.leader
-        where = f"leader_addr={leader.client_addr}" if leader.client_addr else f"leader={leader.node_id}"
-        raise BrokerError(f"not partition leader: partition={index} {where}")
+    if broker.raft_group is not None:  # a lone broker (standalone, single-node) leads everything
+        assignment = assign(members(broker), index)
+        if not assignment.local:
+            leader = assignment.leader
+            where = f"leader_addr={leader.client_addr}" if leader.client_addr else f"leader={leader.node_id}"
+            raise BrokerError(f"not partition leader: partition={index} {where}")
     return index, broker.topics.append(topic, index, key, value)
 
 
