@@ -169,9 +169,25 @@ def check_audit_offset(offset: Any) -> int:
     return check_int(offset, "offset", 0, I32_MAX, hint="Use an audit page offset >= 0.")
 
 
+#: Audit times at or above this many Unix seconds (the year 5138) are milliseconds (or finer)
+#: by mistake: the server compares in seconds, so such a ``start_time`` silently matches nothing.
+TIMESTAMP_S_LIMIT = 10**11
+
+
 def check_timestamp_s(value: Any, what: str) -> int:
-    """An i64 Unix time in seconds (audit start/end; 0 = unbounded): 0..2**63-1."""
-    return check_int(value, what, 0, I64_MAX, hint="Use Unix seconds (int), or 0 for no bound.")
+    """A Unix time in seconds (audit start/end; 0 = unbounded): 0 .. 10**11 - 1.
+
+    The wire field is an i64, but a value from 10**11 on is almost surely ``time.time() * 1000``
+    (now about 1.8e12): refused with a hint rather than sent as a filter that matches nothing.
+    """
+    number = check_int(value, what, 0, I64_MAX, hint="Use Unix seconds (int), or 0 for no bound.")
+    if number >= TIMESTAMP_S_LIMIT:
+        raise InvalidArgumentError(
+            f"{what}={number} looks like milliseconds (or finer), not Unix seconds",
+            hint=f"FlyMQ's audit filter takes Unix seconds: pass {what}={number // 1000} for "
+            "milliseconds, or 0 for no bound.",
+        )
+    return number
 
 
 def check_duration_ms(value: Any, what: str) -> int:

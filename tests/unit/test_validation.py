@@ -108,9 +108,14 @@ def test_audit_limit_and_offset(func: Any) -> None:
 
 def test_audit_timestamps() -> None:
     assert v.check_timestamp_s(0, "start_time") == 0
-    assert v.check_timestamp_s(I64_MAX, "end_time") == I64_MAX
+    assert v.check_timestamp_s(1_795_843_527, "end_time") == 1_795_843_527
+    assert v.check_timestamp_s(10**11 - 1, "end_time") == 10**11 - 1
     _rejects(InvalidArgumentError, v.check_timestamp_s, -1, "start_time")
     _rejects(InvalidArgumentError, v.check_timestamp_s, I64_MAX + 1, "end_time")
+    # time.time() * 1000 by mistake: the server would compare it as seconds and match nothing
+    exc = _rejects(InvalidArgumentError, v.check_timestamp_s, 1_795_843_527_124, "start_time")
+    assert "milliseconds" in str(exc) and exc.hint is not None and "start_time=1795843527" in exc.hint
+    _rejects(InvalidArgumentError, v.check_timestamp_s, I64_MAX, "end_time")
 
 
 @pytest.mark.parametrize("what", ["delay_ms", "ttl_ms"])
