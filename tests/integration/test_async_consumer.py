@@ -318,3 +318,45 @@ def test_fetch_and_commit_go_through_the_lifecycle_hooks(
         run(main())
     after = [detail for kind, detail in recorder.events if kind == "after"]
     assert (OpCode.FETCH, OpCode.FETCH, None) in after and (OpCode.COMMIT, OpCode.COMMIT, None) in after
+
+
+def test_commit_async_reports_through_its_callback_and_future(
+    flymq_bootstrap: str, client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    topic, group = unique_topic("aio-commit-async"), unique_topic("g")
+    for i in range(5):
+        flymq_client.produce(topic, f"m{i}")
+    reported: list[tuple[dict[TopicPartition, int], BaseException | None]] = []
+
+    async def main() -> None:
+        async with AsyncFlyMQClient(flymq_bootstrap, **client_kwargs) as client:
+            consumer = client.consumer(topic, group, auto_offset_reset="earliest", enable_auto_commit=False)
+            async with consumer:
+                assert len(await take(consumer, 5)) == 5
+                future = consumer.commit_async(lambda offsets, error: reported.append((offsets, error)))
+                assert await future == {TopicPartition(topic, 0): 5}  # the next offset to read
+                assert await consumer.committed(0) == 5
+
+    run(main())
+    assert reported == [({TopicPartition(topic, 0): 5}, None)]
+    assert flymq_client.get_committed_offset(topic, group, 0) == 5
+
+
+def test_auto_commit_stores_the_position_on_its_interval(
+    flymq_bootstrap: str, client_kwargs: dict[str, Any], flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    topic, group = unique_topic("aio-auto-commit"), unique_topic("g")
+    for i in range(3):
+        flymq_client.produce(topic, f"m{i}")
+
+    async def main() -> None:
+        async with AsyncFlyMQClient(flymq_bootstrap, **client_kwargs) as client:
+            consumer = client.consumer(topic, group, auto_offset_reset="earliest", auto_commit_interval_ms=50)
+            async with consumer:
+                assert len(await take(consumer, 3)) == 3
+                deadline = time.monotonic() + 10
+                while flymq_client.get_committed_offset(topic, group, 0) != 3:
+                    assert time.monotonic() < deadline, "auto-commit did not store the position"
+                    await consumer.poll(timeout_ms=50)  # polling drives the interval
+
+    run(main())
