@@ -38,6 +38,7 @@ from pyflymq_core.client import calls
 from pyflymq_core.client.async_connection import AsyncConnection
 from pyflymq_core.client.base import AUTH_STORE_OPS, NEEDS_METADATA, ClientBase, RetryPolicy, build_config
 from pyflymq_core.client.calls import Call
+from pyflymq_core.client.cluster import RouteEntry
 from pyflymq_core.config import ClientConfig
 from pyflymq_core.errors import (
     ConfigurationError,
@@ -320,12 +321,8 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
         target = self._route_target(call, primary.address)
         if target is NEEDS_METADATA:
             assert call.topic is not None
-            try:
-                metadata = await self._execute(calls.cluster_metadata(call.topic), primary)
-            except FlyMQError as exc:
-                target = self._route_after_metadata(call, primary, None, exc)
-            else:
-                target = self._route_after_metadata(call, primary, metadata, None)
+            entry = await self._refresh_metadata(call.topic, primary)
+            target = None if entry is None else self._leader_of(call, entry, primary.address)
         if target is None:
             return primary
         try:
@@ -372,7 +369,7 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
                 step = policy.after(exc, conn)
                 if step.refresh:
                     assert call.topic is not None
-                    await self._refresh_metadata(call.topic)
+                    await self._refresh_metadata(call.topic, await self._primary_connection())
                     step = policy.after(exc, conn)
                 if step.error is not None:
                     if step.close:
@@ -382,17 +379,15 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
                     raise step.error from exc
                 conn = None if step.target is None else await self._connection_to(step.target)
 
-    async def _refresh_metadata(self, topic: str) -> None:
-        """Re-read ``topic``'s CLUSTER_METADATA for the retry policy (a failure is logged and
-        leaves the layout unknown: the policy then decides with what it knows)."""
-        primary = await self._primary_connection()
+    async def _refresh_metadata(self, topic: str, primary: AsyncConnection) -> RouteEntry | None:
+        """Read ``topic``'s CLUSTER_METADATA on ``primary`` into the routing cache: the topic's entry,
+        or ``None`` when the layout stays unknown (the failure is logged; routing then uses the
+        bootstrap connection, and the retry policy decides with what it knows)."""
         try:
             metadata = await self._execute(calls.cluster_metadata(topic), primary)
         except FlyMQError as exc:
-            if self._store_metadata(topic, None, exc) is None:
-                logger.info("no cluster metadata for %r (%s)", topic, exc)
-        else:
-            self._store_metadata(topic, metadata, None)
+            return self._store_metadata(topic, None, exc)
+        return self._store_metadata(topic, metadata, None)
 
     # ================================================================== high-level producer / consumer
 

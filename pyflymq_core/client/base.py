@@ -598,28 +598,13 @@ class ClientBase(Generic[ConnT]):
 
     def _route_target(self, call: Call[Any], primary: ServerAddress) -> ServerAddress | None:
         """The partition leader a keyed produce should go to; ``None`` = the bootstrap connection,
-        :data:`NEEDS_METADATA` = fetch the topic's layout first and ask :meth:`_route_after_metadata`."""
+        :data:`NEEDS_METADATA` = fetch the topic's layout first (the clients' ``_refresh_metadata``), then
+        ask :meth:`_leader_of`."""
         assert call.topic is not None
         entry = self._metadata.get(call.topic)
         if entry is None:
             return NEEDS_METADATA
         return self._leader_of(call, entry, primary)
-
-    def _route_after_metadata(
-        self,
-        call: Call[Any],
-        primary: ConnT,
-        metadata: ClusterMetadata | None,
-        error: FlyMQError | None,
-    ) -> ServerAddress | None:
-        """:meth:`_route_target` once CLUSTER_METADATA answered ``metadata`` or failed with ``error``."""
-        topic = call.topic
-        assert topic is not None
-        entry = self._store_metadata(topic, metadata, error)
-        if entry is None:
-            logger.info("no cluster metadata for %r (%s); sending to %s", topic, error, primary.label)
-            return None
-        return self._leader_of(call, entry, primary.address)
 
     def _store_metadata(
         self, topic: str, metadata: ClusterMetadata | None, error: FlyMQError | None
@@ -627,7 +612,10 @@ class ClientBase(Generic[ConnT]):
         """Cache a CLUSTER_METADATA answer about ``topic`` (``error``: it failed); the topic's entry
         (an "unknown topic" one for ``TopicNotFoundError``), ``None`` after any other failure."""
         if error is not None:
-            return self._metadata.put_unknown(topic) if isinstance(error, TopicNotFoundError) else None
+            if isinstance(error, TopicNotFoundError):
+                return self._metadata.put_unknown(topic)
+            logger.info("no cluster metadata for %r (%s); the bootstrap connection is used", topic, error)
+            return None
         assert metadata is not None
         self._metadata.put_metadata(metadata)
         return self._metadata.get(topic) or self._metadata.put_unknown(topic)

@@ -34,6 +34,7 @@ from pyflymq_core import validation as v
 from pyflymq_core.client import calls
 from pyflymq_core.client.base import AUTH_STORE_OPS, NEEDS_METADATA, ClientBase, RetryPolicy, build_config
 from pyflymq_core.client.calls import Call, complete
+from pyflymq_core.client.cluster import RouteEntry
 from pyflymq_core.client.connection import Connection
 from pyflymq_core.client.keepalive import KeepAlive
 from pyflymq_core.client.transactions import Transaction
@@ -301,12 +302,8 @@ class FlyMQClient(ClientBase[Connection]):
         target = self._route_target(call, primary.address)
         if target is NEEDS_METADATA:
             assert call.topic is not None
-            try:
-                metadata = self._execute(calls.cluster_metadata(call.topic), primary)
-            except FlyMQError as exc:
-                target = self._route_after_metadata(call, primary, None, exc)
-            else:
-                target = self._route_after_metadata(call, primary, metadata, None)
+            entry = self._refresh_metadata(call.topic, primary)
+            target = None if entry is None else self._leader_of(call, entry, primary.address)
         if target is None:
             return primary
         try:
@@ -375,7 +372,7 @@ class FlyMQClient(ClientBase[Connection]):
             step = policy.after(failure, conn)
             if step.refresh:
                 assert call.topic is not None
-                self._refresh_metadata(call.topic)
+                self._refresh_metadata(call.topic, self._primary_connection())
                 step = policy.after(failure, conn)
             if step.error is not None:
                 if step.close:
@@ -386,17 +383,15 @@ class FlyMQClient(ClientBase[Connection]):
             conn = None if step.target is None else self._connection_to(step.target)
             failure = None
 
-    def _refresh_metadata(self, topic: str) -> None:
-        """Re-read ``topic``'s CLUSTER_METADATA for the retry policy (a failure is logged and
-        leaves the layout unknown: the policy then decides with what it knows)."""
-        primary = self._primary_connection()
+    def _refresh_metadata(self, topic: str, primary: Connection) -> RouteEntry | None:
+        """Read ``topic``'s CLUSTER_METADATA on ``primary`` into the routing cache: the topic's entry,
+        or ``None`` when the layout stays unknown (the failure is logged; routing then uses the
+        bootstrap connection, and the retry policy decides with what it knows)."""
         try:
             metadata = self._execute(calls.cluster_metadata(topic), primary)
         except FlyMQError as exc:
-            if self._store_metadata(topic, None, exc) is None:
-                logger.info("no cluster metadata for %r (%s)", topic, exc)
-        else:
-            self._store_metadata(topic, metadata, None)
+            return self._store_metadata(topic, None, exc)
+        return self._store_metadata(topic, metadata, None)
 
     def _keepalive_tick(self, idle_after: float) -> None:
         """Called by the keep-alive timer: a LIST_TOPICS on every connection idle for ``idle_after`` s."""
