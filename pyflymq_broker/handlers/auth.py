@@ -55,13 +55,10 @@ REQUEST_PREFIX = "invalid request: "
 
 
 def _store(ctx: Context) -> SecurityStore:
-    return _node_store(ctx.broker)
-
-
-def _node_store(broker: Broker) -> SecurityStore:
-    if broker.security is None:
+    store = ctx.broker.security
+    if store is None:
         raise BrokerError.coded(AUTH_DISABLED)
-    return broker.security
+    return store
 
 
 def _proposes(ctx: Context) -> bool:
