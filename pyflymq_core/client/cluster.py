@@ -155,13 +155,12 @@ class MetadataCache:
                     raft.add(address)
                 else:
                     clients.add(address)
-        if raft & clients:
-            raft -= clients
+        raft -= clients  # so the two sets never overlap
 
     def cluster_address(self, address: str) -> bool:
         """Whether ``address`` (as the server wrote it) is known only as a peer's cluster (Raft)
         address: listed so by some metadata, never as a client endpoint.  It must not be dialed."""
-        return address in self._cluster_addresses and address not in self._client_addresses
+        return address in self._cluster_addresses  # never also a client endpoint (_learn_addresses)
 
     def put_unknown(self, topic: str) -> RouteEntry:
         """Remember that the server did not know ``topic`` (it may be auto-created by a produce)."""
