@@ -20,7 +20,7 @@ import logging
 import signal
 from typing import Any
 
-from pyflymq_broker.cluster_server import ClusterServer
+from pyflymq_broker.cluster_server import ClusterServer, start_all
 from pyflymq_broker.config import BrokerConfig
 from pyflymq_broker.multinode import BrokerCluster
 from pyflymq_broker.server import BrokerServer, make_server_ssl_context
@@ -103,13 +103,7 @@ def _install_signal_handlers(servers: list[BrokerServer]) -> list[signal.Signals
 
 async def _serve(servers: list[BrokerServer], banner: list[str]) -> None:
     """Bind every server, print ``banner`` (one flushed line each), serve until a stop signal."""
-    try:
-        for server in servers:
-            await server.start_serving()
-    except BaseException:
-        for server in servers:
-            await server.aclose()
-        raise
+    await start_all(servers)
     installed = _install_signal_handlers(servers)
     print("\n".join(line.format(*(s.address for s in servers)) for line in banner), flush=True)
     try:

@@ -21,7 +21,19 @@ from pyflymq_broker.multinode import BrokerCluster
 from pyflymq_broker.server import DEFAULT_HOST, DEFAULT_IDLE_TIMEOUT, DEFAULT_TICK_INTERVAL, BrokerServer
 from pyflymq_core.errors import ConfigurationError
 
-__all__ = ["ClusterServer"]
+__all__ = ["ClusterServer", "start_all"]
+
+
+async def start_all(servers: Sequence[BrokerServer]) -> None:
+    """Bind every server on the running loop, in order; if one fails, close all of them and re-raise
+    (closing is idempotent, so the ones never bound are harmless to close)."""
+    try:
+        for srv in servers:
+            await srv.start_serving()
+    except BaseException:
+        for srv in reversed(servers):
+            await srv.aclose()
+        raise
 
 
 class ClusterServer:
@@ -114,12 +126,7 @@ class ClusterServer:
 
     async def start_serving(self) -> None:
         """Bind every node's server on the running loop; on failure close the ones already bound."""
-        try:
-            for srv in self.servers:
-                await srv.start_serving()
-        except BaseException:
-            await self.aclose()
-            raise
+        await start_all(self.servers)
 
     async def aclose(self) -> None:
         """Close every server (idempotent)."""
