@@ -50,8 +50,15 @@ def _config_error(model: str, exc: ValidationError) -> ConfigurationError:
         lines.append(f"{where}: {message}{shown}")
     return ConfigurationError(
         f"invalid {model}: " + "; ".join(lines),
-        hint="See docs/client.md for every option, its type and its default.",
+        hint=f"See {_OPTION_DOCS.get(model, 'docs/client.md')} for every option, its type and its default.",
     )
+
+
+#: Where each configuration's table of options is documented.
+_OPTION_DOCS = {
+    "ProducerConfig": "docs/producer.md (Batching and the in-flight window)",
+    "ConsumerConfig": "docs/consumer.md (Options)",
+}
 
 
 _SECRET_FIELDS = frozenset({"password", "encryption_key", "encryption_old_keys"})

@@ -213,7 +213,10 @@ class TimeoutError(FlyMQError, builtins.TimeoutError):
 class ConfigurationError(FlyMQError, ValueError):
     """Invalid client, producer, consumer or broker configuration."""
 
-    default_hint = "Check the configuration values passed to the client (see docs/configuration.md)."
+    default_hint = (
+        "Check the configuration values passed (the option tables: docs/client.md, "
+        "docs/producer.md and docs/consumer.md)."
+    )
 
 
 class InvalidArgumentError(FlyMQError, ValueError):

@@ -364,6 +364,52 @@ def partition_refused(what: str) -> InvalidArgumentError:
     )
 
 
+def open_client(client: Any, what: str) -> None:
+    """The first argument of a producer, consumer or consumer group: a client that is not closed.
+
+    Users of other Kafka clients pass a configuration (``Producer({"bootstrap.servers": ...})``)
+    or an address here; say what is expected instead of failing on a missing attribute.
+    """
+    check = getattr(client, "_check_open", None)
+    if check is None:
+        raise InvalidArgumentTypeError(
+            f"{what} needs a FlyMQ client as its first argument, "
+            f"got {type(client).__name__} ({client!r:.80})",
+            hint="Connect first, then build it from the client: client = connect('localhost:9092'); "
+            "client.producer(...) / client.consumer('topic', 'group').",
+        )
+    check()
+
+
+#: ``inspect.CO_COROUTINE``: the code flag of an ``async def`` function.
+_CO_COROUTINE = 0x80
+
+
+def check_callbacks(runs_on: str, **callbacks: Any) -> None:
+    """Callbacks (a producer's ``on_success`` / ``on_error``, ``commit_async``'s ``callback``):
+    each ``None`` or a plain callable.
+
+    Checked when they are passed because a bad one would otherwise fail only later, on the
+    producer's or committer's I/O, where all it can do is log.  ``async def`` functions are
+    refused: called there they would only create a coroutine that nobody awaits.
+    """
+    for what, callback in callbacks.items():
+        if callback is None:
+            continue
+        if not callable(callback):
+            raise InvalidArgumentTypeError(
+                f"{what} must be callable, got {type(callback).__name__} ({callback!r})",
+                hint=f"Pass a function that takes one argument (it runs on {runs_on}), or None.",
+            )
+        code = getattr(getattr(callback, "__func__", callback), "__code__", None)
+        if code is not None and code.co_flags & _CO_COROUTINE:
+            raise InvalidArgumentTypeError(
+                f"{what} is an async function ({callback!r}); callbacks are called, not awaited",
+                hint=f"Pass a plain function (it runs on {runs_on}); for async work, await the "
+                "returned future instead.",
+            )
+
+
 def check_export_format(export_format: Any) -> str:
     """AUDIT_EXPORT format: ``json`` | ``csv`` (case-insensitive, returned lower-case).
 

@@ -39,7 +39,7 @@ from collections.abc import Callable
 
 from pyflymq_core.errors import ConnectionError
 from pyflymq_transports.base import AsyncTransport, ServerAddress, TransportOptions
-from pyflymq_transports.tls import VERIFY_HINT, InsecureTransportWarning, build_ssl_context
+from pyflymq_transports.tls import InsecureTransportWarning, build_ssl_context, handshake_error
 
 __all__ = ["AsyncTcpTransport", "AsyncTlsTransport"]
 
@@ -386,18 +386,8 @@ class AsyncTlsTransport(AsyncTcpTransport):
                 server_hostname=server_hostname,
                 ssl_handshake_timeout=options.connect_timeout,
             )
-        except ssl.SSLCertVerificationError as exc:
-            raise ConnectionError(
-                f"TLS handshake with {self.address} failed: {exc.verify_message or exc}", hint=VERIFY_HINT
-            ) from exc
-        except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise ConnectionError(f"TLS handshake with {self.address} timed out") from exc
-        except (ssl.SSLError, OSError) as exc:
-            raise ConnectionError(
-                f"TLS handshake with {self.address} failed: {exc}",
-                hint="Check that the server listens with TLS on this port (FlyMQ has no STARTTLS) "
-                "and that both sides share a TLS version >= 1.2.",
-            ) from exc
+        except (ssl.SSLError, OSError, asyncio.TimeoutError) as exc:
+            raise handshake_error(self.address, exc) from exc
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             logger.debug(

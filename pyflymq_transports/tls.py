@@ -18,6 +18,7 @@ a writer for longer than one record's encryption.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import logging
 import select
@@ -43,6 +44,25 @@ VERIFY_HINT = (
     "The server certificate could not be verified. Pass the CA that signed it with tls_ca_file=..., "
     "check that the host name matches the certificate, or (testing only) tls_insecure_skip_verify=True."
 )
+HANDSHAKE_HINT = (
+    "Check that the server listens with TLS on this port (FlyMQ has no STARTTLS), that both sides "
+    "share a TLS version >= 1.2, and, when the server requires client certificates (mTLS), that "
+    "tls_cert_file/tls_key_file name one its CA signed."
+)
+
+
+def handshake_error(address: object, exc: BaseException) -> ConnectionError:
+    """The error of a failed TLS handshake (shared by the blocking and the asyncio transport)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ConnectionError(
+            f"TLS handshake with {address} failed: {exc.verify_message or exc}", hint=VERIFY_HINT
+        )
+    if isinstance(exc, (builtins.TimeoutError, asyncio.TimeoutError)):
+        return ConnectionError(f"TLS handshake with {address} timed out", hint=HANDSHAKE_HINT)
+    # A peer that hangs up mid-handshake (a plaintext server, a refused client certificate) gives
+    # exceptions with no text: name the exception instead of leaving the reason blank.
+    reason = str(exc) or f"the server closed the connection ({type(exc).__name__})"
+    return ConnectionError(f"TLS handshake with {address} failed: {reason}", hint=HANDSHAKE_HINT)
 
 
 class InsecureTransportWarning(UserWarning):
@@ -116,21 +136,9 @@ class TlsTransport(Transport):
             if options.connect_timeout is not None:
                 raw.settimeout(max(0.001, options.connect_timeout - (time.monotonic() - started)))
             sock = context.wrap_socket(raw, server_hostname=server_hostname)
-        except ssl.SSLCertVerificationError as exc:
+        except (ssl.SSLError, OSError) as exc:  # builtins.TimeoutError included
             raw.close()
-            raise ConnectionError(
-                f"TLS handshake with {self.address} failed: {exc.verify_message or exc}", hint=VERIFY_HINT
-            ) from exc
-        except builtins.TimeoutError as exc:
-            raw.close()
-            raise ConnectionError(f"TLS handshake with {self.address} timed out") from exc
-        except (ssl.SSLError, OSError) as exc:
-            raw.close()
-            raise ConnectionError(
-                f"TLS handshake with {self.address} failed: {exc}",
-                hint="Check that the server listens with TLS on this port (FlyMQ has no STARTTLS) "
-                "and that both sides share a TLS version >= 1.2.",
-            ) from exc
+            raise handshake_error(self.address, exc) from exc
         sock.setblocking(False)
         self._sock = sock
         logger.debug("TLS %s established with %s (%s)", sock.version(), self.address, sock.cipher())

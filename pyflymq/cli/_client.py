@@ -63,7 +63,9 @@ def read_input(value: str | None, path: str | None, what: str) -> bytes:
             with open(path, "rb") as handle:
                 return handle.read()
         except OSError as exc:
-            raise InvalidArgumentError(f"cannot read {path}: {exc.strerror or exc}") from exc
+            raise InvalidArgumentError(
+                f"cannot read {path}: {exc.strerror or exc}", hint="Check the path given to --file."
+            ) from exc
     assert value is not None
     if value == "-":
         return sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()

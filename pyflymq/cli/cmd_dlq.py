@@ -75,10 +75,18 @@ def run_replay(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(
             "give record ids or --all (not both)", hint=f"`pyflymq dlq fetch {args.topic}` lists the ids."
         )
+    from pyflymq_core.errors import TopicNotFoundError
+
     with open_client(args) as client:
         ids = args.ids or [m.id for m in client.fetch_dlq(args.topic, max_messages=args.max)]
         for record_id in ids:
-            client.replay_dlq(args.topic, record_id)
+            try:
+                client.replay_dlq(args.topic, record_id)
+            except TopicNotFoundError as exc:  # the DLQ topic: nothing was ever dead-lettered
+                exc.hint = (
+                    f"{args.topic!r} has no dead-letter records: `pyflymq dlq fetch {args.topic}` lists them."
+                )
+                raise
             print(f"replayed {record_id}")
     if not ids:
         print(f"no dead-letter records for {args.topic}")

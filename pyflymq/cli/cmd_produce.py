@@ -173,7 +173,7 @@ def _produce(client: FlyMQClient, args: argparse.Namespace, bar: Any, outcome: _
 
 def _produce_with_schema(client: FlyMQClient, args: argparse.Namespace, bar: Any, outcome: _Outcome) -> None:
     """One PRODUCE_WITH_SCHEMA per record (the opcode carries no key)."""
-    from pyflymq_core.errors import InvalidArgumentError
+    from pyflymq_core.errors import InvalidArgumentError, SchemaNotFoundError
 
     if args.key is not None or args.key_separator is not None:
         raise InvalidArgumentError(
@@ -182,7 +182,14 @@ def _produce_with_schema(client: FlyMQClient, args: argparse.Namespace, bar: Any
             "without --schema.",
         )
     for _key, value in iter_records(args):
-        meta = client.produce_with_schema(args.topic, value, args.schema)
+        try:
+            meta = client.produce_with_schema(args.topic, value, args.schema)
+        except SchemaNotFoundError as exc:  # the client's hint speaks Python; say it for the shell
+            exc.hint = (
+                f"Register it first: `pyflymq schemas register {args.schema} --type json --file "
+                "schema.json`; `pyflymq schemas list` shows the registered schemas."
+            )
+            raise
         outcome.success(meta)
         if outcome.records is not None:
             outcome.records.append(meta)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from pyflymq_core import validation as v
 from pyflymq_core.client import calls
 from pyflymq_core.config import ConsumerConfig
+from pyflymq_core.consumer.arguments import commit_offsets_argument, poll_arguments, require_group
 from pyflymq_core.consumer.assignment import (
     PartitionSpec,
     TopicPartition,
@@ -111,7 +112,7 @@ class AsyncConsumer:
     def __init__(
         self,
         client: AsyncFlyMQClient,
-        topics: str | Sequence[str] | None = None,
+        topics: str | Iterable[str] | None = None,
         group_id: str | None = None,
         *,
         config: ConsumerConfig | None = None,
@@ -121,6 +122,7 @@ class AsyncConsumer:
         **options: Any,
     ) -> None:
         self._topics = subscription_topics(topics)
+        v.open_client(client, "AsyncConsumer")
         self._config = cfg = build_consumer_config(
             config, group_id, auto_commit, options, default_auto_commit=self._default_auto_commit
         )
@@ -361,7 +363,10 @@ class AsyncConsumer:
         if not self._started:
             await self.start()
         deadline = None if timeout is None else _monotonic() + timeout
+        client = self._client
         while True:
+            if client.closed:  # permanent, unlike a lost connection: fetching again cannot help
+                raise client._closed_error()
             now = _monotonic()
             if self._auto_commit and now >= self._next_auto_commit:
                 self._auto_commit_now(now)
@@ -403,8 +408,11 @@ class AsyncConsumer:
 
     # ================================================================== consuming
 
-    async def poll(self, timeout_ms: float = 1000, max_records: int | None = None) -> list[ConsumedMessage]:
-        """Records from the assigned partitions, waiting up to ``timeout_ms`` for some (``[]`` then).
+    async def poll(
+        self, timeout_ms: float | None = 1000, max_records: int | None = None
+    ) -> list[ConsumedMessage]:
+        """Records from the assigned partitions, waiting up to ``timeout_ms`` for some (``[]`` then;
+        ``None`` waits until records arrive or the consumer is closed).
 
         At most ``max_records`` (default ``max_poll_records``).  Returning records advances the
         position past them (what ``commit()`` stores).  Raises the ``SerializationError`` /
@@ -413,11 +421,9 @@ class AsyncConsumer:
         """
         if self._closed:
             raise ConsumerClosedError("poll() on a closed consumer")
-        limit = self._config.max_poll_records if max_records is None else max_records
-        if limit <= 0:
-            raise InvalidArgumentError(f"max_records must be positive, got {max_records}")
+        timeout, limit = poll_arguments(timeout_ms, max_records, self._config.max_poll_records)
         self._push_back_chunks()
-        chunks = await self._poll_chunks(limit, max(timeout_ms, 0) / 1000.0)
+        chunks = await self._poll_chunks(limit, timeout)
         if not chunks:
             return []
         if len(chunks) == 1:
@@ -576,14 +582,6 @@ class AsyncConsumer:
 
     # ================================================================== commits
 
-    def _require_group(self, what: str) -> str:
-        if self._group_id is None:
-            raise InvalidArgumentError(
-                f"{what} needs a group_id: FlyMQ stores committed offsets per consumer group",
-                hint="Create the consumer with group_id='...'.",
-            )
-        return self._group_id
-
     def _offsets_to_commit(
         self, offsets: Mapping[Any, int] | None, *, changed_only: bool
     ) -> dict[TopicPartition, int]:
@@ -602,7 +600,7 @@ class AsyncConsumer:
         """
         if not offsets:
             return offsets
-        group = self._require_group("commit")
+        group = require_group(self._group_id, False, "commit()")  # close() commits after closing
         client = self._client
         todo = list(offsets.items())
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
@@ -622,7 +620,8 @@ class AsyncConsumer:
     async def commit(self, offsets: Mapping[Any, int] | None = None) -> None:
         """Commit: the position of every assigned partition (the offset after the last record
         returned), or the given ``{partition: offset}`` (offset = next to read)."""
-        self._require_group("commit")
+        require_group(self._group_id, self._closed, "commit()")
+        offsets = commit_offsets_argument(offsets)
         await self.start()
         await self._commit_now(self._offsets_to_commit(offsets, changed_only=offsets is None))
 
@@ -631,7 +630,9 @@ class AsyncConsumer:
     ) -> asyncio.Future[dict[TopicPartition, int]]:
         """Commit in the background; returns at once.  ``callback(offsets, error)`` runs when done
         (``error`` is ``None`` on success); the returned future has the same outcome."""
-        self._require_group("commit_async")
+        require_group(self._group_id, self._closed, "commit_async()")
+        offsets = commit_offsets_argument(offsets)
+        v.check_callbacks("the event loop", callback=callback)
         todo = self._offsets_to_commit(offsets, changed_only=offsets is None)
         return self._submit_commit(todo, callback)
 

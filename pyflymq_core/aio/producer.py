@@ -277,6 +277,7 @@ class AsyncProducer:
         key_serializer: Any = None,
         **options: Any,
     ) -> None:
+        v.open_client(client, "AsyncProducer")
         self._client = client
         cfg = self._config = build_producer_config(config, options)
         self._serialize = serializer_for(serializer, "value")
@@ -359,6 +360,8 @@ class AsyncProducer:
             raise v.partition_refused("send")
         if self._closed:
             raise ProducerClosedError("the producer is closed; the record was not sent")
+        if on_success is not None or on_error is not None:
+            v.check_callbacks("the event loop", on_success=on_success, on_error=on_error)
         if self._serialize is not None:
             value = self._serialize(value, topic)
         if key is not None and self._serialize_key is not None:
@@ -464,7 +467,7 @@ class AsyncProducer:
         try:
             await self._flush(timeout, "close")
         except TimeoutError as exc:
-            pending_error = self._abandon(exc)
+            pending_error = close_timeout_error(*self._abandon(*abandon_errors()), exc)
         except DeliveryError as exc:
             pending_error = exc
         finally:
@@ -478,13 +481,13 @@ class AsyncProducer:
         if pending_error is not None:
             raise pending_error
 
-    def _abandon(self, cause: TimeoutError) -> TimeoutError:
-        """``close()`` timed out: fail everything still queued or in flight."""
+    def _abandon(self, not_sent: FlyMQError, unknown: FlyMQError) -> tuple[int, int]:
+        """``close()`` timed out, or the sender was cancelled: fail everything still queued (with
+        ``not_sent``) or in flight (with ``unknown``); returns how many of each."""
         queued = sorted([*self._retry, *self._queue], key=lambda r: r._seq)
         self._retry.clear()
         self._queue.clear()
         self._queued_bytes = 0
-        not_sent, unknown = abandon_errors()
         for record in queued:
             self._give_up(record, not_sent, report=False)
         batches = [b for batches in self._in_flight.values() for b in batches]
@@ -499,7 +502,7 @@ class AsyncProducer:
                     self._give_up(record, unknown, report=False)
                     count += 1
             self._observe(batch, unknown, count - before)
-        return close_timeout_error(len(queued), count, cause)
+        return len(queued), count
 
     async def __aenter__(self) -> AsyncProducer:
         return self
@@ -712,6 +715,8 @@ class AsyncProducer:
             while True:
                 await self._step()
         except asyncio.CancelledError:
+            if not self._closed:
+                self._cancelled_unclosed()
             raise
         except Exception as exc:
             logger.exception("the producer's sender task failed")
@@ -724,6 +729,28 @@ class AsyncProducer:
             self._closed = True
             for record in records:
                 self._give_up(record, failure)
+
+    def _cancelled_unclosed(self) -> None:
+        """The sender was cancelled although the producer was never closed: the event loop is
+        shutting down (``asyncio.run`` returning) or someone cancelled every task.  Nothing can be
+        delivered any more; say so loudly rather than drop the records in silence."""
+        self._closed = True
+        not_sent, unanswered = self._abandon(
+            *abandon_errors(
+                "never closed: its event loop cancelled the sender",
+                "Close the producer (async with client.producer() as p, or await p.close()) before "
+                "the event loop ends: close() delivers the buffered records.",
+            )
+        )
+        if not_sent or unanswered:
+            logger.error(
+                "producer %s was never closed and its event loop cancelled it: %d record(s) were "
+                "not sent and %d were awaiting the server's answer; their futures have failed "
+                "(use 'async with client.producer() as producer' or await producer.close())",
+                self,
+                not_sent,
+                unanswered,
+            )
 
     async def _step(self) -> None:
         """One round: wait for something to do, then write what the window allows."""
@@ -805,8 +832,9 @@ class AsyncProducer:
 
     def _connection_failed(self, error: FlyMQError) -> None:
         """No connection could be made: every queued record used up one attempt (none was sent)."""
-        logger.warning("producer: no connection to FlyMQ (%s); retrying in %g s", error, self._backoff)
-        give_up, failure = self._rule.no_server(error, (self._retry, self._queue))
+        give_up, failure = self._rule.no_server(
+            error, (self._retry, self._queue), backoff_s=self._backoff, client_closed=self._client.closed
+        )
         self._queued_bytes = frames_bytes(self._queue)
         for record in give_up:
             self._give_up(record, failure)

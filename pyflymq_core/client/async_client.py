@@ -181,7 +181,29 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
         return factory(address, self._transport_options)
 
     async def _open(self, address: ServerAddress) -> AsyncConnection:
-        """Connect to one server and authenticate (when credentials were given)."""
+        """Connect to one server and authenticate (when credentials were given), unless ``close()``
+        comes first: then the attempt is cancelled and the call fails at once (a connect or a TLS
+        handshake can take up to ``connect_timeout_ms``), and no connection outlives the client."""
+        closing = self._closing
+        assert closing is not None  # _bind_loop ran: every path here starts at _primary_connection
+        opening = asyncio.ensure_future(self._open_now(address))
+        closed = asyncio.ensure_future(closing.wait())
+        try:
+            await asyncio.wait((opening, closed), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            if not opening.done():
+                opening.cancel()  # _open_now closes what it opened
+                await asyncio.wait((opening,))
+        if opening.cancelled():  # close() won the race
+            raise self._interrupted_error()
+        conn = opening.result()  # or its error
+        if self._closed:
+            await conn.close("the client was closed while connecting")
+            raise self._interrupted_error()
+        return conn
+
+    async def _open_now(self, address: ServerAddress) -> AsyncConnection:
         transport = self._new_transport(address)
         conn = AsyncConnection(transport)
         try:
@@ -410,8 +432,7 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
         ``client.consumer("my-topic", "my-group")`` or ``client.consumer(topics=[...], group_id=...)``."""
         from pyflymq_core.aio.consumer import AsyncConsumer
 
-        names = topics if topics is None or isinstance(topics, str) else list(topics)
-        return AsyncConsumer(self, names, group_id, config=config, **options)
+        return AsyncConsumer(self, topics, group_id, config=config, **options)
 
     # ================================================================== produce / consume
 
@@ -645,8 +666,7 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
 
     def begin_transaction(self) -> AsyncTransaction:
         """A client-side transaction: produces are buffered and sent at ``await txn.commit()``."""
-        if self._closed:
-            raise ConnectionError("the client is closed", hint="Create a new client.")
+        self._check_open()
         from pyflymq_core.aio.transaction import AsyncTransaction
 
         return AsyncTransaction(self)

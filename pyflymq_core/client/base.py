@@ -384,6 +384,8 @@ class BootstrapPlan:
         self.rounds = 1 + max_retries
         self.delay = delay
         self.reasons: dict[str, str] = {}
+        #: The specific advice of the failures (TLS verification, handshake), when they gave one.
+        self.hints: dict[str, str] = {}
 
     def failed(self, address: ServerAddress, exc: FlyMQError) -> bool:
         """Record that ``address`` failed with ``exc``; ``False`` when the search must stop (re-raise)."""
@@ -391,6 +393,8 @@ class BootstrapPlan:
             return False
         if isinstance(exc, (ConnectionError, TimeoutError)):
             self.reasons[str(address)] = str(exc)
+            if exc.hint and exc.hint != ConnectionError.default_hint:
+                self.hints[str(address)] = exc.hint
         else:
             self.reasons[str(address)] = f"{type(exc).__name__}: {exc}"
         logger.warning("cannot use %s: %s", address, exc)
@@ -414,13 +418,23 @@ class BootstrapPlan:
 
     def exhausted(self) -> ConnectionError:
         """The error once every round failed."""
+        rounds = self.rounds
+        return self._error(
+            f"could not connect to any FlyMQ server ({rounds} round{'s' if rounds != 1 else ''})"
+        )
+
+    def out_of_time(self) -> ConnectionError:
+        """The error when the caller's deadline (a ``poll`` timeout) ends the search early."""
+        return self._error("no FlyMQ server connected within the time left")
+
+    def _error(self, what: str) -> ConnectionError:
         tried = [(str(a), self.reasons.get(str(a), "not tried")) for a in self.servers]
         detail = "; ".join(f"{addr}: {why}" for addr, why in tried)
-        rounds = self.rounds
-        return ConnectionError(
-            f"could not connect to any FlyMQ server ({rounds} round{'s' if rounds != 1 else ''}): {detail}",
-            servers_tried=tried,
-        )
+        # One specific piece of advice shared by every failure (a TLS set-up problem, say) beats
+        # the generic "is the server running?".
+        hints = set(self.hints.values())
+        specific = hints.pop() if len(hints) == 1 and len(self.hints) == len(self.reasons) else None
+        return ConnectionError(f"{what}: {detail}", servers_tried=tried, hint=specific)
 
 
 # --------------------------------------------------------------------------- the shared client state
@@ -526,6 +540,12 @@ class ClientBase(Generic[ConnT]):
     def _closed_error() -> ConnectionError:
         """The error of any call on a closed client."""
         return ConnectionError("the client is closed", hint="Create a new client.")
+
+    def _check_open(self) -> None:
+        """Refuse to build a producer, consumer or transaction on a closed client: it could never
+        send anything, and would only find out at its first request."""
+        if self._closed:
+            raise self._closed_error()
 
     @staticmethod
     def _interrupted_error() -> ConnectionError:

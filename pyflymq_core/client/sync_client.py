@@ -24,9 +24,12 @@ Thread-safe: any number of threads may share one client; their requests are pipe
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -78,6 +81,8 @@ if TYPE_CHECKING:
 __all__ = ["FlyMQClient", "TransportFactory", "connect"]
 
 logger = logging.getLogger("pyflymq.client")
+
+_monotonic = time.monotonic
 
 T = TypeVar("T")
 
@@ -166,6 +171,7 @@ class FlyMQClient(ClientBase[Connection]):
         logger.debug("client %s closed", self._id)
 
     def __enter__(self) -> FlyMQClient:
+        self._check_open()  # a closed client stays closed: a with block on it could do nothing
         return self
 
     def __exit__(
@@ -178,17 +184,21 @@ class FlyMQClient(ClientBase[Connection]):
 
     # ================================================================== connections
 
-    def _new_transport(self, address: ServerAddress) -> Transport:
+    def _new_transport(self, address: ServerAddress, time_left: float | None = None) -> Transport:
         factory: TransportFactory | None = self._transport_factory
         if factory is None:
             from pyflymq_core.plugins import get_registry
 
             factory = get_registry().transports.get(address.scheme)
-        return factory(address, self._transport_options)
+        options = self._transport_options
+        if time_left is not None and (options.connect_timeout is None or time_left < options.connect_timeout):
+            options = dataclasses.replace(options, connect_timeout=time_left)
+        return factory(address, options)
 
-    def _open(self, address: ServerAddress) -> Connection:
-        """Connect to one server and authenticate (when credentials were given)."""
-        transport = self._new_transport(address)
+    def _open(self, address: ServerAddress, time_left: float | None = None) -> Connection:
+        """Connect to one server and authenticate (when credentials were given); the connect takes
+        at most ``time_left`` s when given (less than ``connect_timeout_ms``)."""
+        transport = self._new_transport(address, time_left)
         try:
             transport.connect()
         except FlyMQError:
@@ -207,15 +217,22 @@ class FlyMQClient(ClientBase[Connection]):
         self._connected(conn, address)
         return conn
 
-    def _connect_bootstrap(self) -> Connection:
-        """Connect to the first bootstrap server that answers (:class:`BootstrapPlan` decides)."""
+    def _connect_bootstrap(self, deadline: float | None = None) -> Connection:
+        """Connect to the first bootstrap server that answers (:class:`BootstrapPlan` decides).
+
+        With a ``deadline`` (a consumer's ``poll`` timeout) the search stops there with
+        :meth:`BootstrapPlan.out_of_time`: the next call goes on searching.
+        """
         plan = self._bootstrap_plan()
         for round_index in range(plan.rounds):
             for address in plan.order:
                 if self._closed:
                     raise self._interrupted_error()
+                time_left = None if deadline is None else deadline - _monotonic()
+                if time_left is not None and time_left <= 0:
+                    raise plan.out_of_time()
                 try:
-                    conn = self._open(address)
+                    conn = self._open(address, time_left)
                 except FlyMQError as exc:
                     if plan.failed(address, exc):
                         continue
@@ -223,9 +240,30 @@ class FlyMQClient(ClientBase[Connection]):
                 self._last_good = plan.index(address)
                 return conn
             delay = plan.pause(round_index)
-            if delay is not None and self._closing.wait(delay):
+            if delay is None:
+                break
+            if deadline is not None and _monotonic() + delay >= deadline:
+                raise plan.out_of_time()
+            if self._closing.wait(delay):
                 raise self._interrupted_error()
         raise plan.exhausted()
+
+    @contextlib.contextmanager
+    def _connecting(self, deadline: float | None) -> Iterator[None]:
+        """The client lock for a (re)connect: waited for at most until ``deadline``, since another
+        thread may hold it for a whole failover search."""
+        lock = self._lock
+        if deadline is None:
+            lock.acquire()
+        elif not lock.acquire(timeout=max(0.0, deadline - _monotonic())):
+            raise ConnectionError(
+                "not connected: another thread is still reconnecting to FlyMQ",
+                hint="The connection was lost; the next call tries again.",
+            )
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _connections_unlocked(self) -> list[Connection]:
         return super()._connections()
@@ -235,12 +273,13 @@ class FlyMQClient(ClientBase[Connection]):
         with self._lock:
             return self._connections_unlocked()
 
-    def _primary_connection(self) -> Connection:
-        """The live bootstrap connection, reconnecting (with failover) when it was lost."""
+    def _primary_connection(self, deadline: float | None = None) -> Connection:
+        """The live bootstrap connection, reconnecting (with failover) when it was lost; with a
+        ``deadline`` (``time.monotonic()``), only until then."""
         conn = self._primary
         if conn is not None and not conn.closed:
             return conn
-        with self._lock:
+        with self._connecting(deadline):
             if self._closed:
                 raise self._closed_error()
             conn = self._primary
@@ -249,23 +288,24 @@ class FlyMQClient(ClientBase[Connection]):
             if conn is not None:
                 logger.warning("connection to %s lost (%s); reconnecting", conn.label, conn.close_reason)
             self._reconnects += 1
-            conn = self._primary = self._connect_bootstrap()
+            conn = self._primary = self._connect_bootstrap(deadline)
             return conn
 
-    def _connection_to(self, address: ServerAddress) -> Connection:
+    def _connection_to(self, address: ServerAddress, deadline: float | None = None) -> Connection:
         """A pooled connection to a specific server (a partition or metadata leader)."""
-        primary = self._primary_connection()
+        primary = self._primary_connection(deadline)
         if address == primary.address:
             return primary
         conn = self._pool.get(address)
         if conn is not None and not conn.closed:
             return conn
-        with self._lock:
+        with self._connecting(deadline):
             if self._closed:
                 raise self._closed_error()
             conn = self._pool.get(address)
             if conn is None or conn.closed:
-                conn = self._pool[address] = self._open(address)
+                time_left = None if deadline is None else max(0.001, deadline - _monotonic())
+                conn = self._pool[address] = self._open(address, time_left)
             return conn
 
     # ================================================================== authentication helpers
@@ -423,8 +463,7 @@ class FlyMQClient(ClientBase[Connection]):
         or ``client.consumer(topics=[...], group_id=..., auto_commit=True)``."""
         from pyflymq_core.consumer.consumer import HighLevelConsumer
 
-        names = topics if topics is None or isinstance(topics, str) else list(topics)
-        return HighLevelConsumer(self, names, group_id, config=config, **options)
+        return HighLevelConsumer(self, topics, group_id, config=config, **options)
 
     # ================================================================== produce / consume
 
@@ -698,8 +737,7 @@ class FlyMQClient(ClientBase[Connection]):
 
     def begin_transaction(self) -> Transaction:
         """A client-side transaction: produces are buffered and sent at ``commit()``."""
-        if self._closed:
-            raise ConnectionError("the client is closed", hint="Create a new client.")
+        self._check_open()
         return Transaction(self)
 
     def transaction(self) -> Transaction:

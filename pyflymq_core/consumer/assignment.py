@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Union
 
 from pyflymq_core import validation as v
-from pyflymq_core.errors import InvalidArgumentError, PartitionNotFoundError
+from pyflymq_core.errors import InvalidArgumentError, InvalidArgumentTypeError, PartitionNotFoundError
 from pyflymq_core.protocol import fnv1a_32
 
 if TYPE_CHECKING:
@@ -101,7 +101,15 @@ def subscription_topics(topics: str | Iterable[str] | None) -> list[str]:
         raise InvalidArgumentError(
             "a consumer needs topics", hint="Pass a topic name or a list: consumer('topic', 'group')."
         )
-    names = [topics] if isinstance(topics, str) else list(topics)
+    if isinstance(topics, str):
+        names = [topics]
+    elif isinstance(topics, Iterable) and not isinstance(topics, (bytes, bytearray, memoryview)):
+        names = list(topics)
+    else:
+        raise InvalidArgumentTypeError(
+            f"topics must be a str or a list of str, got {type(topics).__name__} ({topics!r})",
+            hint="Pass a topic name or a list: consumer('topic', 'group') or consumer(['a', 'b'], 'group').",
+        )
     if not names:
         raise InvalidArgumentError(
             "a consumer needs at least one topic", hint="Pass a non-empty list of topics."

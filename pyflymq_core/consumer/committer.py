@@ -77,8 +77,10 @@ def _send_commits(
     observer = client.observer
     failures: list[tuple[Call[None], FlyMQError]] = []
     sent: list[tuple[Call[None], PendingResponse, float]] = []
+    # Not connecting is not a lost COMMIT: the client already searched every server for
+    # (1 + max_retries) rounds, and a second search would only double the wait.
+    conn = client._primary_connection()
     try:
-        conn = client._primary_connection()
         for call in todo:
             started = observer.start(call)
             try:

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from pyflymq_core import validation as v
 from pyflymq_core.config import ConsumerConfig
+from pyflymq_core.consumer.arguments import commit_offsets_argument, poll_arguments, require_group
 from pyflymq_core.consumer.assignment import (
     PartitionSpec,
     TopicPartition,
@@ -64,7 +65,6 @@ from pyflymq_core.errors import (
     ConfigurationError,
     ConsumerClosedError,
     FlyMQError,
-    InvalidArgumentError,
     TopicNotFoundError,
 )
 from pyflymq_core.models import ConsumedMessage
@@ -185,7 +185,7 @@ class HighLevelConsumer:
     def __init__(
         self,
         client: FlyMQClient,
-        topics: str | Sequence[str] | None = None,
+        topics: str | Iterable[str] | None = None,
         group_id: str | None = None,
         *,
         config: ConsumerConfig | None = None,
@@ -195,6 +195,7 @@ class HighLevelConsumer:
         **options: Any,
     ) -> None:
         self._topics = subscription_topics(topics)
+        v.open_client(client, "HighLevelConsumer")
         self._config = cfg = build_consumer_config(
             config, group_id, auto_commit, options, default_auto_commit=self._default_auto_commit
         )
@@ -282,8 +283,9 @@ class HighLevelConsumer:
 
     # ================================================================== polling
 
-    def poll(self, timeout_ms: float = 1000, max_records: int | None = None) -> list[ConsumedMessage]:
-        """Records from the assigned partitions, waiting up to ``timeout_ms`` for some (``[]`` then).
+    def poll(self, timeout_ms: float | None = 1000, max_records: int | None = None) -> list[ConsumedMessage]:
+        """Records from the assigned partitions, waiting up to ``timeout_ms`` for some (``[]`` then;
+        ``None`` waits until records arrive or the consumer is closed).
 
         At most ``max_records`` (default ``max_poll_records``).  Returning records advances the
         position past them (what ``commit()`` stores).  A FETCH still in flight when the time is up
@@ -291,14 +293,17 @@ class HighLevelConsumer:
         / ``DecryptionError`` of a record that could not be handled, once the records before it
         were returned (its position stays at it: ``seek(partition, error.offset + 1)`` skips it).
         """
-        limit = self._config.max_poll_records if max_records is None else max_records
-        if limit <= 0:
-            raise InvalidArgumentError(f"max_records must be positive, got {max_records}")
+        timeout, limit = poll_arguments(timeout_ms, max_records, self._config.max_poll_records)
         with self._lock:
             if self._closed:
                 raise ConsumerClosedError("poll() on a closed consumer")
             self._settle_iteration()
-            chunks = self._poll_chunks(limit, max(timeout_ms, 0) / 1000.0)
+            if timeout is None:
+                chunks: list[tuple[PartitionState, list[ConsumedMessage]]] = []
+                while not chunks and not self._closed:
+                    chunks = self._poll_chunks(limit, ITER_WAIT_S)
+            else:
+                chunks = self._poll_chunks(limit, timeout)
             if not chunks:
                 return []
             if len(chunks) == 1:
@@ -316,7 +321,10 @@ class HighLevelConsumer:
         fetcher = self._fetcher
         deadline = _monotonic() + timeout
         last_look = False
+        client = self._client
         while True:
+            if client.closed:  # permanent, unlike a lost connection: fetching again cannot help
+                raise client._closed_error()
             now = _monotonic()
             if self._auto_commit and now >= self._next_auto_commit:
                 self._auto_commit_now(now)
@@ -326,7 +334,7 @@ class HighLevelConsumer:
             if failed is not None:
                 raise failed.error.with_traceback(None)
             chunks = fetcher.collect(limit)
-            fetcher.send_fetches(now)
+            fetcher.send_fetches(now, deadline)
             if chunks or self._closed:
                 return chunks
             now = _monotonic()
@@ -507,14 +515,6 @@ class HighLevelConsumer:
 
     # ================================================================== commits
 
-    def _require_group(self, what: str) -> str:
-        if self._group_id is None:
-            raise InvalidArgumentError(
-                f"{what} needs a group_id: FlyMQ stores committed offsets per consumer group",
-                hint="Create the consumer with group_id='...'.",
-            )
-        return self._group_id
-
     def _offsets_to_commit(
         self, offsets: Mapping[Any, int] | None, *, changed_only: bool
     ) -> dict[TopicPartition, int]:
@@ -536,7 +536,7 @@ class HighLevelConsumer:
         """Store ``offsets`` (any thread) and remember them as committed."""
         if not offsets:
             return
-        group = self._require_group("commit")
+        group = require_group(self._group_id, False, "commit()")  # close() commits after closing
         commit_offsets(self._client, group, offsets, self._request_timeout)
         with self._committed_lock:
             self._committed.update(offsets)
@@ -544,7 +544,8 @@ class HighLevelConsumer:
     def commit(self, offsets: Mapping[Any, int] | None = None) -> None:
         """Commit synchronously: the position of every assigned partition (the offset after the
         last record returned), or the given ``{partition: offset}`` (offset = next to read)."""
-        self._require_group("commit")
+        require_group(self._group_id, self._closed, "commit()")
+        offsets = commit_offsets_argument(offsets)
         with self._lock:
             todo = self._offsets_to_commit(offsets, changed_only=offsets is None)
         self._commit_now(todo)
@@ -554,7 +555,9 @@ class HighLevelConsumer:
     ) -> Future[dict[TopicPartition, int]]:
         """Commit on a background thread; returns at once.  ``callback(offsets, error)`` runs there
         when done (``error`` is ``None`` on success); the returned future has the same outcome."""
-        self._require_group("commit_async")
+        require_group(self._group_id, self._closed, "commit_async()")
+        offsets = commit_offsets_argument(offsets)
+        v.check_callbacks("the consumer's commit thread", callback=callback)
         with self._lock:
             todo = self._offsets_to_commit(offsets, changed_only=offsets is None)
         return self._committer.submit(todo, callback)

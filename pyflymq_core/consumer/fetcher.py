@@ -106,18 +106,23 @@ class Fetcher:
 
     # ================================================================== requests
 
-    def send_fetches(self, now: float) -> None:
-        """Write a FETCH for every partition that has none in flight and room to buffer."""
+    def send_fetches(self, now: float, deadline: float | None = None) -> None:
+        """Write a FETCH for every partition that has none in flight and room to buffer.
+
+        A lost connection is re-made here, but only until ``deadline`` (the ``poll`` timeout): a
+        failover search over dead servers can take ``(1 + max_retries) x connect_timeout_ms``, and
+        ``poll`` must return in time; the partitions back off and the next poll searches on.
+        """
         for state in self.order:
             if state.pending is None and state.wants_fetch(now):
-                self._submit(state, now)
+                self._submit(state, now, deadline)
 
-    def _submit(self, state: PartitionState, now: float) -> None:
+    def _submit(self, state: PartitionState, now: float, deadline: float | None) -> None:
         call = calls.fetch(state.topic, state.partition, state.fetch_offset, state.fetch_size)
         observer = self.client.observer
         started = observer.start(call)
         try:
-            conn = self._connection(state)
+            conn = self._connection(state, deadline)
             pending = conn.submit(call.op, call.payload, timeout=self.request_timeout)
         except (ConnectionError, TimeoutError) as exc:
             observer.end(started, call, None, exc)
@@ -130,14 +135,14 @@ class Fetcher:
         state.started = started
         self.inflight.append(state)
 
-    def _connection(self, state: PartitionState) -> Connection:
+    def _connection(self, state: PartitionState, deadline: float | None) -> Connection:
         client = self.client
-        primary = client._primary_connection()
+        primary = client._primary_connection(deadline)
         address = client._read_address(state.leader, primary)
         if address is None:
             return primary
         try:
-            return client._connection_to(address)
+            return client._connection_to(address, deadline)
         except (ConnectionError, TimeoutError) as exc:
             client._leader_unreadable(address, exc, primary, state.tp)
             return primary
@@ -208,7 +213,7 @@ class Fetcher:
             if self._pipeline is not None and messages:
                 messages, failed = self._pipeline.apply(messages)
             if state.take_in(messages, result.next_offset, failed, now, size):
-                self._submit(state, now)  # prefetch the next batch while the app works
+                self._submit(state, now, now)  # prefetch (no reconnect here: the poll loop does that)
 
     def next_fetch_at(self) -> float | None:
         """When the earliest idle partition (not paused, not stopped at a failure) may be fetched again."""

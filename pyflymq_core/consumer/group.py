@@ -34,8 +34,9 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from pyflymq_core import validation as v
 from pyflymq_core.config import ConsumerConfig
-from pyflymq_core.consumer.assignment import TopicPartition
+from pyflymq_core.consumer.assignment import TopicPartition, subscription_topics
 from pyflymq_core.consumer.consumer import HighLevelConsumer
 from pyflymq_core.consumer.dlq import (
     DEFAULT_DLQ_SUFFIX,
@@ -65,6 +66,12 @@ _group_ids = itertools.count(1)
 #: Pause after a consumer error (connection trouble) before polling again.
 ERROR_BACKOFF_S = 0.5
 
+#: What the worker is doing, for the error of a ``stop()`` that timed out.
+POLLING = "polling the server"
+HANDLING = "running the handler"
+COMMITTING = "committing offsets"
+CLOSING = "closing its consumer (final commit)"
+
 
 class _Stopped(Exception):
     """Internal: stop() was called while a record was being retried."""
@@ -88,6 +95,7 @@ class ConsumerGroup:
         poll_timeout_ms: int = 100,
         **options: Any,
     ) -> None:
+        v.open_client(client, "ConsumerGroup")
         if not callable(handler):
             raise ConfigurationError("ConsumerGroup needs handler=<a function taking a ConsumedMessage>")
         if not group_id:
@@ -101,7 +109,7 @@ class ConsumerGroup:
                     hint="Remove the option; use HighLevelConsumer for interval-based auto-commit.",
                 )
         self._client = client
-        self._topics = [topics] if isinstance(topics, str) else list(topics)
+        self._topics = subscription_topics(topics)
         self._group_id = group_id
         self._handler = handler
         self._config = config
@@ -113,6 +121,7 @@ class ConsumerGroup:
         self._id = next(_group_ids)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._activity = POLLING
         self._consumer: HighLevelConsumer | None = None
         self._error: BaseException | None = None
         self._lock = threading.Lock()
@@ -181,9 +190,13 @@ class ConsumerGroup:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
             if thread.is_alive():
+                activity = self._activity
                 raise FlyMQError(
-                    f"the consumer group worker did not stop within {timeout} s (a handler is still running)",
-                    hint="Make the handler return promptly, or give stop() more time.",
+                    f"the consumer group worker did not stop within {timeout} s (it is {activity})",
+                    hint="Make the handler return promptly, or give stop() more time."
+                    if activity == HANDLING
+                    else "The server is slow or unreachable; give stop() more time, or close the "
+                    "client, which ends the worker's requests at once.",
                 )
         self._thread = None
         error, self._error = self._error, None
@@ -216,6 +229,7 @@ class ConsumerGroup:
         handled: dict[TopicPartition, int] = {}
         try:
             while not self._stop.is_set():
+                self._activity = POLLING
                 try:
                     records = consumer.poll(timeout_ms=self._poll_timeout_ms)
                 except (DecryptionError, SerializationError) as exc:
@@ -223,6 +237,8 @@ class ConsumerGroup:
                         raise
                     continue
                 except FlyMQError as exc:
+                    if self._client.closed:
+                        raise  # no retry can help: the group stops, with the error
                     self.last_error = exc
                     logger.error("consumer group %r: poll failed: %s", self._group_id, exc)
                     self._stop.wait(ERROR_BACKOFF_S)
@@ -230,6 +246,7 @@ class ConsumerGroup:
                 if not records:
                     continue
                 handled.clear()
+                self._activity = HANDLING
                 try:
                     for message in records:
                         if self._stop.is_set():
@@ -239,6 +256,7 @@ class ConsumerGroup:
                 finally:
                     # Commit what was handled, even when stopping mid-batch or failing; the rest of
                     # the batch is re-read from the committed offset on the next start.
+                    self._activity = COMMITTING
                     self._commit(consumer, handled)
                 if len(handled) != len({(m.topic, m.partition) for m in records}) or self._stop.is_set():
                     self._rewind(consumer, records, handled)
@@ -250,6 +268,7 @@ class ConsumerGroup:
             self._error = exc
             logger.error("consumer group %r stopped: %s", self._group_id, exc)
         finally:
+            self._activity = CLOSING
             try:
                 consumer.close()
             except FlyMQError as exc:

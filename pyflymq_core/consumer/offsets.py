@@ -101,6 +101,11 @@ def start_offsets_plan(
 
     Returns the offsets and the partitions whose offset is a known commit (the others start from
     the reset policy and are committed by the next commit, so a restart resumes there).
+
+    A commit past the end of its partition (the topic was deleted and re-created, or the offset
+    was set by hand) is treated as Kafka treats an out-of-range offset: ``auto_offset_reset``
+    applies, with a warning.  The server would otherwise answer every FETCH there with nothing,
+    and the records written below that offset would never reach the group.
     """
     wanted = list(partitions)
     if group_id is None:
@@ -121,6 +126,23 @@ def start_offsets_plan(
             result[tp] = 0  # committed 0 or no commit: both start at 0
         else:
             ambiguous.append(tp)
+    if committed:
+        beyond = [tp for tp in wanted if tp in committed]
+        ends = yield from end_offsets_plan(beyond)
+        for tp in beyond:
+            if result[tp] > ends[tp]:
+                logger.warning(
+                    "group %r committed offset %d for %s[%d], past its end (%d): the topic was "
+                    "re-created or the offset set by hand; starting from auto_offset_reset=%r",
+                    group_id,
+                    result[tp],
+                    tp.topic,
+                    tp.partition,
+                    ends[tp],
+                    auto_offset_reset,
+                )
+                result[tp] = 0 if auto_offset_reset == "earliest" else ends[tp]
+                committed.discard(tp)
     if ambiguous:
         topics = sorted({tp.topic for tp in ambiguous})
         infos = yield [calls.describe_group(topic, group_id) for topic in topics]

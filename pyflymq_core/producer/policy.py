@@ -26,6 +26,7 @@ live here once, so the two cannot drift apart:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, MutableSequence, Sequence
 from operator import attrgetter
 from typing import Any, Protocol, TypeVar
@@ -44,6 +45,8 @@ from pyflymq_core.errors import (
     TimeoutError,
 )
 from pyflymq_core.protocol import OpCode, decode_error_payload
+
+logger = logging.getLogger("pyflymq.producer")
 
 __all__ = [
     "ROUND_ROBIN_RETRIES",
@@ -150,14 +153,30 @@ class RetryRule:
         return wrapped
 
     def no_server(
-        self, error: FlyMQError, queues: Iterable[MutableSequence[A]]
+        self,
+        error: FlyMQError,
+        queues: Sequence[MutableSequence[A]],
+        *,
+        backoff_s: float,
+        client_closed: bool,
     ) -> tuple[list[A], NotSentError]:
         """No server could be reached: every queued record used up one attempt (none was written).
 
         Removes from ``queues`` (in place, order kept) the records out of attempts and returns them
-        with the error to fail them with.
+        with the error to fail them with.  A closed client is not a passing outage: every queued
+        record fails at once instead of waiting out its retries.
         """
-        give_up: list[A] = []
+        if client_closed:
+            give_up = [record for queue in queues for record in queue]
+            for queue in queues:
+                queue.clear()
+            logger.error("producer: its client was closed; %d queued record(s) failed unsent", len(give_up))
+            return give_up, NotSentError(
+                "the record was not sent: the producer's client is closed",
+                hint="Close (or flush) the producer before its client; create a new client to send again.",
+            )
+        logger.warning("producer: no connection to FlyMQ (%s); retrying in %g s", error, backoff_s)
+        give_up = []
         for queue in queues:
             keep: list[A] = []
             for record in queue:
@@ -243,13 +262,17 @@ def flush_timeout_error(what: str, timeout: float | None, queued: int, in_flight
     )
 
 
-def abandon_errors() -> tuple[ProducerClosedError, TimeoutError]:
-    """``close()`` timed out: the errors of records not yet written / written but not answered."""
+def abandon_errors(
+    reason: str = "close timeout", hint: str | None = None
+) -> tuple[ProducerClosedError, TimeoutError]:
+    """The producer stopped with records left (``close()`` timed out, or ``reason``): the errors of
+    records not yet written / written but not answered."""
     return (
-        ProducerClosedError("the producer was closed (close timeout) before the record was sent"),
+        ProducerClosedError(f"the producer was closed ({reason}) before the record was sent", hint=hint),
         TimeoutError(
-            "the producer was closed (close timeout) before the server acknowledged the record; "
-            "it may or may not have been written"
+            f"the producer was closed ({reason}) before the server acknowledged the record; "
+            "it may or may not have been written",
+            hint=hint,
         ),
     )
 

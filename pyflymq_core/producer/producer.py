@@ -114,6 +114,7 @@ class Producer:
         key_serializer: Any = None,
         **options: Any,
     ) -> None:
+        v.open_client(client, "Producer")
         self._client = client
         self._config = cfg = build_producer_config(config, options)
         self._serialize = serializer_for(serializer, "value")
@@ -177,6 +178,8 @@ class Producer:
         """
         if partition is not None:
             raise v.partition_refused("send")
+        if on_success is not None or on_error is not None:
+            v.check_callbacks("the producer's I/O thread", on_success=on_success, on_error=on_error)
         if self._serialize is not None:
             value = self._serialize(value, topic)
         if key is not None and self._serialize_key is not None:
@@ -280,9 +283,10 @@ class Producer:
             pending_error = exc
         finally:
             if not self._sender.stop(deadline):
-                logger.warning(
-                    "producer %d: I/O threads still running after close() (awaiting answers)", self._id
-                )
+                # After a timed-out close the receivers notice the abandonment within a wait slice
+                # and end by themselves: worth a word only when nothing was abandoned.
+                log = logger.debug if isinstance(pending_error, TimeoutError) else logger.warning
+                log("producer %d: I/O threads still running after close() (awaiting answers)", self._id)
         if pending_error is not None:
             raise pending_error
 

@@ -327,9 +327,10 @@ class Sender:
     def _connection_failed(self, error: FlyMQError) -> None:
         """No connection could be made: every queued record used up one attempt (none was sent)."""
         acc = self.acc
-        logger.warning("producer: no connection to FlyMQ (%s); retrying in %g s", error, self.backoff_s)
         with acc.lock:
-            give_up, failure = self.rule.no_server(error, (acc.retry, acc.queue))
+            give_up, failure = self.rule.no_server(
+                error, (acc.retry, acc.queue), backoff_s=self.backoff_s, client_closed=self.client.closed
+            )
             acc.queued_bytes = frames_bytes(chain(acc.retry, acc.queue))
             callbacks = acc.fail(give_up, failure)
             acc.recovering = True
@@ -498,8 +499,9 @@ class Sender:
                     for fut in records[len(answered) :]:
                         self._classify(fut, lost, failed, retries, callbacks, shown)
         self._observe(batches[:count], failed, retries)
-        if failed:
-            self._log_failures(failed)
+        fresh = [item for item in failed if not item[0].done()]  # not those close() already failed
+        if fresh:
+            self._log_failures(fresh)
         return self.acc.complete(
             succeeded,
             failed,

@@ -338,3 +338,28 @@ def test_close_from_another_thread_stops_an_iteration_in_the_middle_of_a_chunk(
     assert not thread.is_alive() and seen == list(range(50))
     committed = flymq_client.get_committed_offset(topic, group, 0)
     assert committed == 50  # at-least-once: never past what was handed out
+
+
+def test_a_commit_past_the_end_after_a_topic_is_recreated_restarts_from_the_reset_policy(
+    flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    # The group committed 10 on the old topic; DELETE_TOPIC leaves the offsets behind
+    # (SEMANTICS_NOTES #21).  Resuming at 10 would skip the new topic's first ten records:
+    # Kafka's out-of-range rule applies instead (auto_offset_reset), with a warning.
+    topic = unique_topic("recreated")
+    flymq_client.create_topic(topic, partitions=1)
+    for index in range(10):
+        flymq_client.produce(topic, f"old-{index}".encode())
+    consumer = flymq_client.consumer(topic, "g", auto_offset_reset="earliest", enable_auto_commit=False)
+    assert len(_poll_until(consumer, 10)) == 10
+    consumer.commit()
+    consumer.close()
+    flymq_client.delete_topic(topic)
+    flymq_client.create_topic(topic, partitions=1)
+    for index in range(3):
+        flymq_client.produce(topic, f"new-{index}".encode())
+    again = flymq_client.consumer(topic, "g", auto_offset_reset="earliest", enable_auto_commit=False)
+    assert [m.value for m in _poll_until(again, 3)] == [b"new-0", b"new-1", b"new-2"]
+    again.commit()
+    again.close()
+    assert flymq_client.get_committed_offset(topic, "g", 0) == 3

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pyflymq import FlyMQClient
+from pyflymq import ConsumerGroup, FlyMQClient
 from pyflymq_broker import Broker, BrokerConfig
 from pyflymq_broker.server import BrokerServer
 from pyflymq_core.client.connection import NotSentError
@@ -164,4 +164,38 @@ def test_consumer_across_a_broker_restart(restartable: Restartable, unique_topic
     assert sorted(m.value for m in again) == sorted(m.value for m in received[150:])
     assert all(m.offset >= committed[m.partition] for m in again)
     resumed.close()
+    client.close()
+
+
+def test_poll_keeps_its_timeout_while_the_broker_is_down(
+    restartable: Restartable, unique_topic: Callable[..., str]
+) -> None:
+    # A failover search over a dead server takes (1 + max_retries) rounds retry_delay_ms apart: 6 s
+    # here.  poll(200) used to sit through all of it, and ConsumerGroup.stop() timed out behind it.
+    client = FlyMQClient(restartable.address, max_retries=3, retry_delay_ms=2000, keepalive_interval_ms=0)
+    topic = unique_topic("poll-down")
+    client.create_topic(topic, partitions=1)
+    client.produce(topic, b"before")
+    consumer = client.consumer(topic, "g", auto_offset_reset="earliest", enable_auto_commit=False)
+    assert [m.value for m in consumer.poll(timeout_ms=5000)] == [b"before"]
+    group = ConsumerGroup(client, topic, "g2", lambda message: None, auto_offset_reset="earliest")
+    group.start()
+    restartable.stop()
+    took = []
+    for _ in range(3):
+        started = time.monotonic()
+        assert consumer.poll(timeout_ms=200) == []
+        took.append(time.monotonic() - started)
+    assert max(took) < 2.0, took  # each within its timeout (plus slack for a loaded machine)
+    started = time.monotonic()
+    group.stop(timeout=10)  # the worker's poll returns in time, and it commits nothing new
+    assert time.monotonic() - started < 5.0
+    restartable.start()
+    client.produce(topic, b"after")
+    deadline = time.monotonic() + 10
+    got: list[bytes] = []
+    while not got and time.monotonic() < deadline:
+        got = [m.value for m in consumer.poll(timeout_ms=500)]
+    assert got == [b"after"]  # and reading resumes once the server is back
+    consumer.close()
     client.close()

@@ -161,3 +161,22 @@ def test_dlq_fetch_replay_purge(
 
     assert cli("dlq", "purge", topic).code == 0
     assert "no dead-letter records" in cli("dlq", "fetch", topic).out
+
+
+def test_cli_errors_give_shell_advice_not_python_advice(
+    cli: CLI, unique_topic: Callable[..., str], tmp_path: Any
+) -> None:
+    topic = unique_topic("cli-hints")
+    assert cli("topics", "create", topic).code == 0
+    unknown = cli("produce", topic, "x", "--schema", unique_topic("nope"))
+    assert (
+        unknown.code == 1
+        and "pyflymq schemas register" in unknown.err
+        and "validate=False" not in unknown.err
+    )
+    replay = cli("dlq", "replay", topic, "some-id")
+    assert (
+        replay.code == 1 and f"pyflymq dlq fetch {topic}" in replay.err and "create_topic" not in replay.err
+    )
+    missing = cli("schemas", "register", unique_topic("s"), "--file", str(tmp_path / "missing.json"))
+    assert missing.code == 1 and "hint: Check the path given to --file." in missing.err

@@ -101,16 +101,33 @@ def test_without_a_group_earliest_asks_nothing_and_latest_probes_the_servers_off
 
 def test_commits_win_and_an_ambiguous_zero_is_checked_against_describe_group() -> None:
     # partition 0 committed 5, partition 1 committed 0 (looks like "no commit"), partition 2 never.
-    client = Scripted(_server({0: 5, 1: 0}, {2: 9}))
+    client = Scripted(_server({0: 5, 1: 0}, {0: 10, 2: 9}))
     offsets, committed = _run(client, start_offsets_plan("g", [T0, T1, T2], "latest"))
     assert offsets == {T0: 5, T1: 0, T2: 9}
     assert committed == {T0, T1}
     assert ("describe_group", "t", "g") in client.asked
-    # earliest: a 0 means offset 0 either way, nothing more is asked
-    client = Scripted(_server({0: 5}, {}))
+    # earliest: a 0 means offset 0 either way; only the commit is checked against the end
+    client = Scripted(_server({0: 5}, {0: 8}))
     offsets, committed = _run(client, start_offsets_plan("g", [T0, T1], "earliest"))
     assert (offsets, committed) == ({T0: 5, T1: 0}, {T0})
-    assert [a[0] for a in client.asked] == ["subscribe", "subscribe"]
+    assert client.asked == [
+        ("subscribe", "g", 0, "commit"),
+        ("subscribe", "g", 1, "commit"),
+        ("subscribe", "", 0, "latest"),
+    ]
+
+
+@pytest.mark.parametrize(("reset", "start"), [("earliest", 0), ("latest", 3)])
+def test_a_commit_past_the_end_of_its_partition_starts_from_the_reset_policy(
+    reset: str, start: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The topic was deleted and re-created (3 records now), the group's commit of 10 survived: the
+    # server would answer every FETCH at 10 with nothing, and offsets 0-9 would never be read.
+    client = Scripted(_server({0: 10, 1: 2}, {0: 3, 1: 3}))
+    offsets, committed = _run(client, start_offsets_plan("g", [T0, T1], reset))
+    assert offsets == {T0: start, T1: 2}
+    assert committed == {T1}  # T0's position is not a commit: the next commit stores it
+    assert "committed offset 10 for t[0], past its end (3)" in caplog.text
 
 
 @pytest.mark.parametrize("refusal", [AuthorizationError("admin only"), GroupNotFoundError("no group")])
@@ -127,7 +144,7 @@ def test_other_errors_are_raised() -> None:
 
 
 def test_the_async_driver_runs_the_same_plan_and_pipelines_each_batch() -> None:
-    client = AsyncScripted(_server({0: 5, 1: 0}, {2: 9}))
+    client = AsyncScripted(_server({0: 5, 1: 0}, {0: 10, 2: 9}))
     running = [0, 0]  # now, most at once
     original = client._execute
 
@@ -144,7 +161,7 @@ def test_the_async_driver_runs_the_same_plan_and_pipelines_each_batch() -> None:
     offsets, committed = asyncio.run(run_plan_async(cast(Any, client), plan))
     assert offsets == {T0: 5, T1: 0, T2: 9} and committed == {T0, T1}
     assert running[1] == 3  # the three SUBSCRIBEs were in flight together
-    sync = Scripted(_server({0: 5, 1: 0}, {2: 9}))
+    sync = Scripted(_server({0: 5, 1: 0}, {0: 10, 2: 9}))
     _run(sync, start_offsets_plan("g", [T0, T1, T2], "latest"))
     assert client.asked == sync.asked  # one definition, two drivers
 

@@ -129,11 +129,26 @@ def test_batches_close_at_the_byte_or_record_limit_and_their_bytes_add_up() -> N
 def test_no_server_uses_up_one_attempt_of_every_queued_record() -> None:
     rule = RetryRule(max_retries=2, retry_unacknowledged=False, metadata=_Metadata())
     retry, queue = [_Queued(2), _Queued(0)], deque([_Queued(1), _Queued(2)])
-    give_up, error = rule.no_server(ConnectionError("refused", hint="start it"), (retry, queue))
+    give_up, error = rule.no_server(
+        ConnectionError("refused", hint="start it"), (retry, queue), backoff_s=0.1, client_closed=False
+    )
     assert [r._attempts for r in give_up] == [3, 3]
     assert [r._attempts for r in retry] == [1] and [r._attempts for r in queue] == [2]
     assert isinstance(error, NotSentError) and "after 3 attempts (refused)" in str(error)
     assert error.hint == "start it"
+
+
+def test_a_closed_client_fails_every_queued_record_at_once() -> None:
+    # A closed client never comes back: waiting out the retries would only delay the failure.
+    rule = RetryRule(max_retries=5, retry_unacknowledged=False, metadata=_Metadata())
+    first, second, third = _Queued(0), _Queued(1), _Queued(0)
+    retry, queue = [first], deque([second, third])
+    give_up, error = rule.no_server(
+        ConnectionError("the client is closed"), (retry, queue), backoff_s=0.1, client_closed=True
+    )
+    assert give_up == [first, second, third] and not retry and not queue
+    assert isinstance(error, NotSentError) and "client is closed" in str(error)
+    assert error.hint is not None and "before its client" in error.hint
 
 
 @pytest.mark.parametrize(

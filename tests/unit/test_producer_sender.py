@@ -190,6 +190,10 @@ class FakeClient:
         self._compress = False
         self.observer = RequestObserver(self, _Lifecycle())  # type: ignore[arg-type]
         self.connect_failures = 0
+        self.closed = False
+
+    def _check_open(self) -> None:
+        assert not self.closed
 
     def _primary_connection(self) -> FakeConnection:
         if self.connect_failures:
