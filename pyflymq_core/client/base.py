@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import warnings
 from collections.abc import Mapping
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
@@ -437,6 +438,28 @@ class BootstrapPlan:
         return ConnectionError(f"{what}: {detail}", servers_tried=tried, hint=specific)
 
 
+def _warn_ignored_settings(config: ClientConfig, servers: list[ServerAddress]) -> None:
+    """Settings that do nothing in this configuration.  Each would otherwise leave the data in
+    plaintext without a word to a user who clearly asked for protection, so the client says so (a
+    ``UserWarning`` and a log line) rather than refuse: a key kept in a disabled configuration is
+    legitimate."""
+    ignored: list[str] = []
+    if config.encryption_key is not None and not config.encryption_enabled:
+        ignored.append(
+            "encryption_key is set but encryption_enabled is False: values are produced and read "
+            "unencrypted (pass encryption_enabled=True to encrypt)"
+        )
+    if config.uses_tls_options and not any(server.scheme == "flymqs" for server in servers):
+        ignored.append(
+            "TLS options are set (tls_ca_file, tls_cert_file, tls_key_file or "
+            "tls_insecure_skip_verify) but TLS is off: the connection is plain TCP (pass "
+            "tls_enabled=True or flymqs:// addresses to use TLS)"
+        )
+    for text in ignored:
+        logger.warning("%s", text)
+        warnings.warn(text, UserWarning, stacklevel=4)
+
+
 # --------------------------------------------------------------------------- the shared client state
 
 
@@ -453,6 +476,7 @@ class ClientBase(Generic[ConnT]):
         self._servers: list[ServerAddress] = [
             parse_address(server, default_scheme=default_scheme) for server in config.bootstrap_servers
         ]
+        _warn_ignored_settings(config, self._servers)
         self._transport_options = TransportOptions(
             connect_timeout=config.connect_timeout,
             tls_ca_file=config.tls_ca_file,

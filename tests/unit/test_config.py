@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from pyflymq import ClientConfig, ConsumerConfig, ProducerConfig
@@ -190,3 +192,21 @@ def test_seed_encryption_config_example() -> None:
     key = "0f" * 32
     cfg = ClientConfig(bootstrap_servers="localhost:9092", encryption_enabled=True, encryption_key=key)
     assert cfg.encryption_enabled
+
+
+def test_settings_that_would_silently_leave_data_in_plaintext_are_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from pyflymq import AsyncFlyMQClient  # constructing it does no I/O
+
+    key = "ab" * 32
+    with pytest.warns(UserWarning, match="encryption_enabled is False"):
+        AsyncFlyMQClient("localhost:9092", encryption_key=key)
+    with pytest.warns(UserWarning, match="TLS is off"):
+        AsyncFlyMQClient("localhost:9092", tls_ca_file="ca.pem")
+    assert "values are produced and read unencrypted" in caplog.text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # consistent settings: not a word
+        AsyncFlyMQClient("localhost:9092", encryption_key=key, encryption_enabled=True)
+        AsyncFlyMQClient("flymqs://localhost:9092", tls_ca_file="ca.pem")
+        AsyncFlyMQClient("localhost:9092", tls_enabled=True, tls_ca_file="ca.pem")
