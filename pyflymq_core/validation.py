@@ -439,8 +439,8 @@ def to_bytes(value: Any, what: str = "value") -> bytes:
     raise InvalidArgumentTypeError(
         f"{what} must be bytes or str, got {type(value).__name__}",
         hint=(
-            "Encode the value yourself (e.g. json.dumps(obj).encode()) or configure a serializer "
-            "(see pyflymq_serde)."
+            f"Encode the {what} yourself (e.g. json.dumps(obj).encode() or str(number)) or configure "
+            "a serializer (see pyflymq_serde)."
         ),
     )
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pyflymq_core.errors import ConfigurationError, SchemaError, SchemaValidationError
 from pyflymq_serde._deps import require
-from pyflymq_serde.codecs.base import BaseCodec
+from pyflymq_serde.codecs.base import BaseCodec, record_bytes
 from pyflymq_serde.errors import SerializationError
 from pyflymq_serde.schema.avro_check import AvroSchemaError, parse_avro_schema
 
@@ -93,7 +93,7 @@ class AvroCodec(BaseCodec):
         With ``strict`` (the default) left-over bytes are an error: they mean the record was written
         with another schema, and silently ignoring them would hand back wrong data.
         """
-        buffer = io.BytesIO(data)
+        buffer = io.BytesIO(record_bytes(data, self.name))
         try:
             value = self._fastavro.schemaless_reader(buffer, self.parsed_schema, self._reader)
         except Exception as exc:  # EOFError, IndexError, UnicodeDecodeError, SchemaResolutionError...

@@ -12,7 +12,23 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["BaseCodec", "Codec", "content_type_of"]
+from pyflymq_core.errors import InvalidArgumentTypeError
+
+__all__ = ["BaseCodec", "Codec", "content_type_of", "record_bytes"]
+
+BytesLike = bytes | bytearray | memoryview
+
+
+def record_bytes(data: Any, codec: str) -> BytesLike:
+    """``data`` if it is the bytes of a record: what every ``deserialize`` takes.  Anything else is
+    a call mistake (``None``, a ``str``, an ``int``, which ``bytes()`` would silently turn into
+    that many zero bytes), refused with a typed error instead of a ``TypeError`` or a wrong value."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return data
+    raise InvalidArgumentTypeError(
+        f"the {codec} codec deserializes a record's bytes, got {type(data).__name__}",
+        hint="Pass the record's value (message.value); encode text to bytes first.",
+    )
 
 
 @runtime_checkable

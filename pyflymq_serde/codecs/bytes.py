@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pyflymq_core.errors import InvalidArgumentTypeError
-from pyflymq_serde.codecs.base import BaseCodec
+from pyflymq_serde.codecs.base import BaseCodec, record_bytes
 
 __all__ = ["BytesCodec"]
 
@@ -33,4 +33,4 @@ class BytesCodec(BaseCodec):
 
     def deserialize(self, data: bytes) -> bytes:
         """The record's bytes as an immutable ``bytes`` (a view is copied so it outlives the buffer)."""
-        return bytes(data) if type(data) is not bytes else data
+        return data if type(data) is bytes else bytes(record_bytes(data, self.name))

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pyflymq_core.errors import InvalidArgumentTypeError, SchemaError, SchemaValidationError
-from pyflymq_serde.codecs.base import BaseCodec
+from pyflymq_serde.codecs.base import BaseCodec, record_bytes
 from pyflymq_serde.errors import SerializationError
 from pyflymq_serde.schema.json_check import (
     JsonParseError,
@@ -140,9 +140,11 @@ class JsonCodec(BaseCodec):
         A schema or ``require_object`` makes parsing strict, as the server's would be, so what this
         returns is what the server accepted.
         """
+        given = record_bytes(data, self.name)
+        record = given.tobytes() if isinstance(given, memoryview) else given  # json takes no views
         if self._validate_in or self.require_object:
             try:
-                value = loads_strict(data)
+                value = loads_strict(record)
             except JsonParseError as exc:
                 raise self._bad_json(exc) from None
             self._check(value, "deserialize")
@@ -150,12 +152,12 @@ class JsonCodec(BaseCodec):
                 return value
         elif self.model is None:
             try:
-                return json.loads(data)
+                return json.loads(record)
             except (ValueError, RecursionError) as exc:
                 raise self._bad_json(exc) from None
-        return self._to_model(data)
+        return self._to_model(record)
 
-    def _to_model(self, data: bytes) -> Any:
+    def _to_model(self, data: bytes | bytearray) -> Any:
         assert self.model is not None
         try:
             return self.model.model_validate_json(data)

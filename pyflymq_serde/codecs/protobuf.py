@@ -13,7 +13,7 @@ from typing import Any
 
 from pyflymq_core.errors import ConfigurationError, InvalidArgumentTypeError, SchemaValidationError
 from pyflymq_serde._deps import require
-from pyflymq_serde.codecs.base import BaseCodec
+from pyflymq_serde.codecs.base import BaseCodec, record_bytes
 from pyflymq_serde.errors import SerializationError
 
 __all__ = ["ProtobufCodec"]
@@ -82,7 +82,7 @@ class ProtobufCodec(BaseCodec):
                 "or consume with deserializer='bytes' and parse the bytes yourself.",
             )
         try:
-            message = cls.FromString(bytes(data))
+            message = cls.FromString(bytes(record_bytes(data, self.name)))
         except self._message.DecodeError as exc:
             raise SerializationError(
                 f"the record is not a valid {cls.DESCRIPTOR.full_name}: {exc}",

@@ -6,7 +6,7 @@ import codecs
 from typing import Any
 
 from pyflymq_core.errors import InvalidArgumentError, InvalidArgumentTypeError
-from pyflymq_serde.codecs.base import BaseCodec
+from pyflymq_serde.codecs.base import BaseCodec, record_bytes
 from pyflymq_serde.errors import SerializationError
 
 __all__ = ["StringCodec"]
@@ -52,7 +52,7 @@ class StringCodec(BaseCodec):
     def deserialize(self, data: bytes) -> str:
         """Decode text; undecodable bytes raise (with ``errors="strict"``) instead of becoming U+FFFD."""
         try:
-            return bytes(data).decode(self.encoding, self.errors)
+            return bytes(record_bytes(data, self.name)).decode(self.encoding, self.errors)
         except UnicodeDecodeError as exc:
             raise SerializationError(
                 f"the record is not valid {self.encoding} text: {exc.reason} at byte {exc.start}",

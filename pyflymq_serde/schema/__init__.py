@@ -20,7 +20,7 @@ from pyflymq_core.errors import (
     MissingExtraError,
     SchemaValidationError,
 )
-from pyflymq_core.validation import check_schema_type
+from pyflymq_core.validation import check_schema_type, to_bytes
 from pyflymq_serde.codecs.base import Codec
 
 __all__ = ["check_before_produce", "codec_from_schema", "normalize_schema_type", "validate_locally"]
@@ -50,7 +50,7 @@ def _text(definition: str | bytes | bytearray | memoryview) -> str | bytes:
 def validate_locally(
     schema_type: str,
     definition: str | bytes,
-    data: bytes,
+    data: bytes | str,
     *,
     message_class: Any = None,
 ) -> list[str]:
@@ -70,7 +70,7 @@ def validate_locally(
     """
     kind = normalize_schema_type(schema_type)
     text = _text(definition)
-    payload = bytes(data)
+    payload = to_bytes(data, "data")  # str as UTF-8, as produce_with_schema takes it; not bytes(5)
     if kind == "json":
         from pyflymq_serde.schema.json_check import compile_json_schema, validate_json
 

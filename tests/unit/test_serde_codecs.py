@@ -426,3 +426,23 @@ def test_registered_factory_paths_are_the_implemented_classes() -> None:
     from pyflymq_serde.crypto import AesGcmEncryptor
 
     assert get_registry().encryptors.get("aes-256-gcm") is AesGcmEncryptor
+
+
+@pytest.mark.parametrize(
+    "codec",
+    [JsonCodec(), StringCodec(), BytesCodec(), AvroCodec({"type": "string"})],
+    ids=lambda codec: codec.name,
+)
+@pytest.mark.parametrize("wrong", [None, "text", 5], ids=["None", "str", "int"])
+def test_deserialize_refuses_what_is_not_a_record_s_bytes(codec: Any, wrong: Any) -> None:
+    # bytes(5) would be five zero bytes: a wrong value, not an error, without the check.
+    with pytest.raises(InvalidArgumentTypeError, match="deserializes a record's bytes") as caught:
+        codec.deserialize(wrong)
+    assert caught.value.hint is not None and "message.value" in caught.value.hint
+
+
+@pytest.mark.parametrize("view", [memoryview(b'"x"'), bytearray(b'"x"')], ids=["memoryview", "bytearray"])
+def test_deserialize_takes_any_bytes_like_record(view: Any) -> None:
+    assert JsonCodec().deserialize(view) == "x"
+    assert StringCodec().deserialize(view) == '"x"'
+    assert BytesCodec().deserialize(view) == b'"x"'

@@ -450,3 +450,14 @@ def test_check_before_produce_with_a_missing_extra(
     assert len(warnings) == 1 and "pyflymq[json-test]" in warnings[0].getMessage()
     with pytest.raises(MissingExtraError):
         check_before_produce("user", "json", JSON_DEF, b"{}", missing_extra="raise")
+
+
+def test_validate_locally_takes_text_and_refuses_other_types() -> None:
+    from pyflymq_core.errors import InvalidArgumentTypeError
+    from pyflymq_serde.schema import validate_locally
+
+    schema = '{"type": "object", "required": ["id"]}'
+    assert validate_locally("json", schema, '{"id": 1}') == []  # str: UTF-8, as produce_with_schema
+    assert validate_locally("json", schema, b'{"id": 1}') == []
+    with pytest.raises(InvalidArgumentTypeError, match="data must be bytes or str"):
+        validate_locally("json", schema, 5)  # type: ignore[arg-type]  # bytes(5): five zero bytes
