@@ -184,6 +184,9 @@ class ClientConfig(_Config):
 
     @model_validator(mode="after")
     def _consistent(self) -> ClientConfig:
+        if self.username is None and self.password is not None and not self.password.get_secret_value():
+            # username="" and password="" (empty environment variables, say): no credentials at all
+            object.__setattr__(self, "password", None)
         if (self.username is None) != (self.password is None):
             raise ValueError("username and password must be given together")
         if self.tls_key_file and not self.tls_cert_file:

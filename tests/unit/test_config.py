@@ -210,3 +210,11 @@ def test_settings_that_would_silently_leave_data_in_plaintext_are_warned_about(
         AsyncFlyMQClient("localhost:9092", encryption_key=key, encryption_enabled=True)
         AsyncFlyMQClient("flymqs://localhost:9092", tls_ca_file="ca.pem")
         AsyncFlyMQClient("localhost:9092", tls_enabled=True, tls_ca_file="ca.pem")
+
+
+def test_empty_username_and_password_mean_no_credentials() -> None:
+    # e.g. FLYMQ_USERNAME= and FLYMQ_PASSWORD= left empty in an environment file
+    config = ClientConfig(username="", password="")
+    assert config.username is None and config.password is None
+    with pytest.raises(ConfigurationError, match="given together"):
+        ClientConfig(password="secret")
