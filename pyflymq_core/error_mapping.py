@@ -57,6 +57,7 @@ __all__ = [
 _DECODE_TEXTS = frozenset({BUFFER_TOO_SMALL, INVALID_BINARY_FORMAT})
 
 _CONSUME_OPCODES = frozenset({int(OpCode.CONSUME), int(OpCode.CONSUME_ZERO_COPY)})
+_REPLAY_DLQ = int(OpCode.REPLAY_DLQ)
 _PRODUCE_OPCODES = frozenset(int(op) for op in PRODUCE_OPCODES)
 
 
@@ -192,13 +193,43 @@ def _txn_state(vals: list[str], _ctx: ErrorContext) -> dict[str, Any]:
     return {"hint": f"The transaction is already {vals[0]}; begin a new transaction."}
 
 
-def _open_path(_vals: list[str], _ctx: ErrorContext) -> dict[str, Any]:
+def _open_path(vals: list[str], _ctx: ErrorContext) -> dict[str, Any]:
+    if "/__consumer_offsets/" not in vals[0]:
+        return {"hint": "The server could not open one of its files; check its data directory and log."}
     return {
         "hint": (
             "The server could not write its offsets file. This happens when a topic or group name "
             "contains '/', which the server does not support: use names without '/'."
         )
     }
+
+
+def _name_too_long(vals: list[str], _ctx: ErrorContext) -> dict[str, Any]:
+    offsets = "/__consumer_offsets/" in vals[0]
+    what = "topic and group names together" if offsets else "the topic name"
+    return {
+        "hint": (
+            f"The server keeps each topic in a directory (and each group's offsets in a file named "
+            f"after topic and group): {what} must fit the file system's 255-byte name limit. "
+            "Use shorter names."
+        )
+    }
+
+
+def _dlq_topic(vals: list[str], ctx: ErrorContext) -> dict[str, Any]:
+    if ctx.op != _REPLAY_DLQ:
+        return _named_topic(vals, ctx)
+    return {
+        "hint": (
+            f"There are no dead-letter records for {ctx.topic or 'this topic'!r} (none was ever "
+            "dead-lettered, or the DLQ was purged); client.fetch_dlq(topic) lists them."
+        )
+    }
+
+
+def _topic_not_found_type(ctx: ErrorContext) -> type[FlyMQError]:
+    # REPLAY_DLQ reads "<topic>.dlq": its absence means no dead letters, not a topic to create.
+    return NotFoundError if ctx.op == _REPLAY_DLQ else TopicNotFoundError
 
 
 # --------------------------------------------------------------------------- the table
@@ -216,6 +247,10 @@ _UNAUTHORIZED_HINT = (
 )
 _ADMIN_HINT = "This operation needs a user with the admin role."
 _SCHEMA_TYPES_HINT = "Use one of the schema types 'json', 'avro' or 'protobuf' (lower case)."
+_LEADERSHIP_MOVED_HINT = (
+    "Leadership moved while the server handled the request; retry once the cluster has a leader "
+    "(client.get_metadata() shows it)."
+)
 
 #: Every known server error text (spec §6.4 plus the captured transcripts), most specific first.
 ERROR_TABLE: tuple[ErrorRule, ...] = (
@@ -233,7 +268,7 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     # --- reads
     ErrorRule("EOF", _eof_type, None, _eof),
     ErrorRule("topic not found", TopicNotFoundError, None, _ctx_topic),
-    ErrorRule("topic not found: <topic>", TopicNotFoundError, None, _named_topic),
+    ErrorRule("topic not found: <topic>", _topic_not_found_type, None, _dlq_topic),
     ErrorRule("partition <n> out of range", PartitionNotFoundError, None, _partition),
     ErrorRule("partition <n> not found", PartitionNotFoundError, None, _partition),
     ErrorRule(
@@ -280,6 +315,12 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
         "Delete the account from another admin connection.",
     ),
     ErrorRule(
+        "failed to hash password: <detail>",
+        InvalidArgumentError,
+        "FlyMQ hashes passwords with bcrypt, which takes at most 72 bytes: use a shorter password "
+        "(72 UTF-8 bytes or fewer).",
+    ),
+    ErrorRule(
         "invalid current password",
         AuthenticationError,
         "The old password is wrong; pass the current password to change it.",
@@ -318,7 +359,13 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     ErrorRule("no schema found for topic: <name>", SchemaNotFoundError),
     ErrorRule("schema validation failed: <errors>", SchemaValidationError),
     # --- transactions
-    ErrorRule("transaction not found: <id>", TransactionError),
+    ErrorRule(
+        "transaction not found: <id>",
+        TransactionError,
+        "The server does not know this transaction id: a wrong id, a server restart (transactions "
+        "live in memory), or another cluster node (each node has its own coordinator). A transaction "
+        "that timed out answers 'not active: aborted' instead. Begin a new transaction.",
+    ),
     ErrorRule("transaction is not active: <state>", TransactionError, None, _txn_state),
     # --- delayed messages
     ErrorRule(
@@ -337,6 +384,13 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
         NotFoundError,
         "No dead-letter message with that id; list them with client.fetch_dlq(topic).",
     ),
+    # --- cluster: leadership lost between the server's own checks (a rare race; retriable)
+    ErrorRule("not the leader", NotLeaderError, _LEADERSHIP_MOVED_HINT),
+    ErrorRule("failed to create topic: not the leader", NotLeaderError, _LEADERSHIP_MOVED_HINT),
+    # --- DLQ replay of a record to a full partition
+    ErrorRule("failed to replay message: EOF", PartitionFullError),
+    # --- storage: names beyond the file system's limit (a topic directory, an offsets file)
+    ErrorRule("<path>: file name too long", InvalidArgumentError, None, _name_too_long),
     # --- cluster auto-create on produce
     ErrorRule(
         "topic <topic> not ready after create (timeout)",

@@ -385,6 +385,19 @@ def open_client(client: Any, what: str) -> None:
 _CO_COROUTINE = 0x80
 
 
+def _is_async(callback: Any) -> bool:
+    """Whether calling ``callback`` gives a coroutine: an ``async def`` function or method (read
+    off its code flags, the cheap common case), else a ``functools.partial`` of one or an object
+    with an ``async def __call__`` (``inspect``, slower)."""
+    code = getattr(getattr(callback, "__func__", callback), "__code__", None)
+    if code is not None:
+        return bool(code.co_flags & _CO_COROUTINE)
+    import inspect
+
+    call = type(callback).__dict__.get("__call__")  # an instance's own __call__, if its class has one
+    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(call)
+
+
 def check_callbacks(runs_on: str, **callbacks: Any) -> None:
     """Callbacks (a producer's ``on_success`` / ``on_error``, ``commit_async``'s ``callback``):
     each ``None`` or a plain callable.
@@ -401,8 +414,7 @@ def check_callbacks(runs_on: str, **callbacks: Any) -> None:
                 f"{what} must be callable, got {type(callback).__name__} ({callback!r})",
                 hint=f"Pass a function that takes one argument (it runs on {runs_on}), or None.",
             )
-        code = getattr(getattr(callback, "__func__", callback), "__code__", None)
-        if code is not None and code.co_flags & _CO_COROUTINE:
+        if _is_async(callback):
             raise InvalidArgumentTypeError(
                 f"{what} is an async function ({callback!r}); callbacks are called, not awaited",
                 hint=f"Pass a plain function (it runs on {runs_on}); for async work, await the "

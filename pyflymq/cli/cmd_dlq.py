@@ -75,14 +75,14 @@ def run_replay(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(
             "give record ids or --all (not both)", hint=f"`pyflymq dlq fetch {args.topic}` lists the ids."
         )
-    from pyflymq_core.errors import TopicNotFoundError
+    from pyflymq_core.errors import NotFoundError
 
     with open_client(args) as client:
         ids = args.ids or [m.id for m in client.fetch_dlq(args.topic, max_messages=args.max)]
         for record_id in ids:
             try:
                 client.replay_dlq(args.topic, record_id)
-            except TopicNotFoundError as exc:  # the DLQ topic: nothing was ever dead-lettered
+            except NotFoundError as exc:  # no DLQ topic: nothing was dead-lettered, or it was purged
                 exc.hint = (
                     f"{args.topic!r} has no dead-letter records: `pyflymq dlq fetch {args.topic}` lists them."
                 )

@@ -689,7 +689,9 @@ class AsyncProducer:
                 callback(error)
             except Exception:
                 logger.exception("producer callback %r raised", callback)
-        elif report and not record._observed:
+        elif not report:
+            record.exception()  # reported in bulk by the caller (close()'s error, the never-closed log)
+        elif not record._observed:
             if len(self._unreported) < MAX_UNREPORTED:
                 self._unreported.append(record)
             else:
@@ -744,10 +746,9 @@ class AsyncProducer:
         )
         if not_sent or unanswered:
             logger.error(
-                "producer %s was never closed and its event loop cancelled it: %d record(s) were "
-                "not sent and %d were awaiting the server's answer; their futures have failed "
+                "an asyncio producer was never closed and its event loop cancelled it: %d record(s) "
+                "were not sent and %d were awaiting the server's answer; their futures have failed "
                 "(use 'async with client.producer() as producer' or await producer.close())",
-                self,
                 not_sent,
                 unanswered,
             )

@@ -190,6 +190,10 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
         closed = asyncio.ensure_future(closing.wait())
         try:
             await asyncio.wait((opening, closed), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # the caller was cancelled: nothing it started may outlive it
+            if opening.done():
+                await _discard_opened(opening)
+            raise
         finally:
             closed.cancel()
             if not opening.done():
@@ -794,6 +798,16 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
     async def connection(self) -> AsyncConnection:
         """The live bootstrap :class:`AsyncConnection`, for pipelining with ``submit()`` (advanced)."""
         return await self._primary_connection()
+
+
+async def _discard_opened(opening: asyncio.Future[AsyncConnection]) -> None:
+    """Close the connection a finished connect made (its caller is gone), or take its error (so
+    asyncio does not log it as never retrieved)."""
+    if opening.cancelled():
+        return
+    error = opening.exception()
+    if error is None:
+        await asyncio.shield(opening.result().close("the connecting call was cancelled"))
 
 
 async def _keepalive_loop(ref: weakref.ref[AsyncFlyMQClient], interval: float) -> None:

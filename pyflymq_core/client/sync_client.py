@@ -83,6 +83,10 @@ __all__ = ["FlyMQClient", "TransportFactory", "connect"]
 logger = logging.getLogger("pyflymq.client")
 
 _monotonic = time.monotonic
+#: With a deadline (a ``poll``), the first connect of a call may take this long even when less time
+#: is left: ``poll(0)``, or iteration's 100 ms slices over a slow (TLS, long-distance) link, must
+#: still be able to reconnect.
+DEADLINE_CONNECT_FLOOR_S = 1.0
 
 T = TypeVar("T")
 
@@ -221,16 +225,20 @@ class FlyMQClient(ClientBase[Connection]):
         """Connect to the first bootstrap server that answers (:class:`BootstrapPlan` decides).
 
         With a ``deadline`` (a consumer's ``poll`` timeout) the search stops there with
-        :meth:`BootstrapPlan.out_of_time`: the next call goes on searching.
+        :meth:`BootstrapPlan.out_of_time`, after at least one attempt (so ``poll(0)`` and short
+        slices still reconnect), and the next call goes on from the first server not tried.
         """
         plan = self._bootstrap_plan()
+        attempted = False
         for round_index in range(plan.rounds):
             for address in plan.order:
                 if self._closed:
                     raise self._interrupted_error()
-                time_left = None if deadline is None else deadline - _monotonic()
+                time_left = self._attempt_time(deadline, first=not attempted)
                 if time_left is not None and time_left <= 0:
+                    self._last_good = plan.index(address)  # the next call starts with it
                     raise plan.out_of_time()
+                attempted = True
                 try:
                     conn = self._open(address, time_left)
                 except FlyMQError as exc:
@@ -247,6 +255,19 @@ class FlyMQClient(ClientBase[Connection]):
             if self._closing.wait(delay):
                 raise self._interrupted_error()
         raise plan.exhausted()
+
+    def _attempt_time(self, deadline: float | None, *, first: bool) -> float | None:
+        """How long the next connect may take: ``None`` without a deadline; the time left before
+        it, but for the first attempt of a call at least :data:`DEADLINE_CONNECT_FLOOR_S` (within
+        ``connect_timeout_ms``), so a deadline shorter than a connect never rules out reconnecting."""
+        if deadline is None:
+            return None
+        time_left = deadline - _monotonic()
+        if first:
+            limit = self._transport_options.connect_timeout
+            floor = DEADLINE_CONNECT_FLOOR_S if limit is None else min(limit, DEADLINE_CONNECT_FLOOR_S)
+            time_left = max(time_left, floor)
+        return time_left
 
     @contextlib.contextmanager
     def _connecting(self, deadline: float | None) -> Iterator[None]:
@@ -304,8 +325,7 @@ class FlyMQClient(ClientBase[Connection]):
                 raise self._closed_error()
             conn = self._pool.get(address)
             if conn is None or conn.closed:
-                time_left = None if deadline is None else max(0.001, deadline - _monotonic())
-                conn = self._pool[address] = self._open(address, time_left)
+                conn = self._pool[address] = self._open(address, self._attempt_time(deadline, first=True))
             return conn
 
     # ================================================================== authentication helpers

@@ -9,6 +9,7 @@ inside, and never lets a closed consumer look as if it worked.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,7 +29,7 @@ def poll_arguments(timeout_ms: Any, max_records: Any, default_max: int) -> tuple
     """
     if timeout_ms is None:
         timeout = None
-    elif isinstance(timeout_ms, bool) or not isinstance(timeout_ms, (int, float)) or math.isnan(timeout_ms):
+    elif isinstance(timeout_ms, bool) or not isinstance(timeout_ms, numbers.Real) or math.isnan(timeout_ms):
         raise InvalidArgumentTypeError(
             f"timeout_ms must be a number of milliseconds or None, got {type(timeout_ms).__name__} "
             f"({timeout_ms!r})",

@@ -117,12 +117,15 @@ class Fetcher:
             if state.pending is None and state.wants_fetch(now):
                 self._submit(state, now, deadline)
 
-    def _submit(self, state: PartitionState, now: float, deadline: float | None) -> None:
+    def _submit(
+        self, state: PartitionState, now: float, deadline: float | None, conn: Connection | None = None
+    ) -> None:
         call = calls.fetch(state.topic, state.partition, state.fetch_offset, state.fetch_size)
         observer = self.client.observer
         started = observer.start(call)
         try:
-            conn = self._connection(state, deadline)
+            if conn is None:
+                conn = self._connection(state, deadline)
             pending = conn.submit(call.op, call.payload, timeout=self.request_timeout)
         except (ConnectionError, TimeoutError) as exc:
             observer.end(started, call, None, exc)
@@ -146,6 +149,16 @@ class Fetcher:
         except (ConnectionError, TimeoutError) as exc:
             client._leader_unreadable(address, exc, primary, state.tp)
             return primary
+
+    def _live_connection(self, state: PartitionState) -> Connection | None:
+        """The connection :meth:`_connection` would use, if it is open without connecting."""
+        client = self.client
+        primary = client._primary
+        if primary is None or primary.closed:
+            return None
+        address = client._read_address(state.leader, primary)
+        conn = primary if address is None else client._pool.get(address)
+        return conn if conn is not None and not conn.closed else None
 
     def wait_front(self, timeout: float) -> None:
         """Wait up to ``timeout`` s for the oldest FETCH in flight, then take in every answered one.
@@ -213,7 +226,9 @@ class Fetcher:
             if self._pipeline is not None and messages:
                 messages, failed = self._pipeline.apply(messages)
             if state.take_in(messages, result.next_offset, failed, now, size):
-                self._submit(state, now, now)  # prefetch (no reconnect here: the poll loop does that)
+                conn = self._live_connection(state)
+                if conn is not None:  # prefetch; reconnecting is the poll loop's (within its deadline)
+                    self._submit(state, now, None, conn)
 
     def next_fetch_at(self) -> float | None:
         """When the earliest idle partition (not paused, not stopped at a failure) may be fetched again."""

@@ -237,9 +237,14 @@ class ConsumerGroup:
                         raise
                     continue
                 except FlyMQError as exc:
-                    if self._client.closed:
-                        raise  # no retry can help: the group stops, with the error
                     self.last_error = exc
+                    if self._client.closed:
+                        # No retry can help; the application closed the client, so stop() has
+                        # nothing to report beyond this (last_error keeps it).
+                        logger.warning(
+                            "consumer group %r: its client was closed; the worker stops", self._group_id
+                        )
+                        break
                     logger.error("consumer group %r: poll failed: %s", self._group_id, exc)
                     self._stop.wait(ERROR_BACKOFF_S)
                     continue

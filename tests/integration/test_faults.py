@@ -21,7 +21,7 @@ from pyflymq import ConsumerGroup, FlyMQClient
 from pyflymq_broker import Broker, BrokerConfig
 from pyflymq_broker.server import BrokerServer
 from pyflymq_core.client.connection import NotSentError
-from pyflymq_core.errors import ConnectionError
+from pyflymq_core.errors import ConnectionError, FlyMQError
 from pyflymq_core.producer import DeliveryError
 
 pytestmark = pytest.mark.flymq_embedded_only
@@ -167,6 +167,13 @@ def test_consumer_across_a_broker_restart(restartable: Restartable, unique_topic
     client.close()
 
 
+def _committed(client: FlyMQClient, topic: str, group: str) -> int | None:
+    try:
+        return client.get_committed_offset(topic, group, 0)
+    except FlyMQError:  # no commit yet
+        return None
+
+
 def test_poll_keeps_its_timeout_while_the_broker_is_down(
     restartable: Restartable, unique_topic: Callable[..., str]
 ) -> None:
@@ -180,6 +187,9 @@ def test_poll_keeps_its_timeout_while_the_broker_is_down(
     assert [m.value for m in consumer.poll(timeout_ms=5000)] == [b"before"]
     group = ConsumerGroup(client, topic, "g2", lambda message: None, auto_offset_reset="earliest")
     group.start()
+    deadline = time.monotonic() + 10
+    while _committed(client, topic, "g2") != 1 and time.monotonic() < deadline:
+        time.sleep(0.02)  # the group handled and committed the record: from now on it only polls
     restartable.stop()
     took = []
     for _ in range(3):

@@ -69,7 +69,7 @@ def test_a_consumer_of_a_closed_client_raises_instead_of_polling_forever(
         next(iter(consumer))
 
 
-def test_a_consumer_group_stops_with_the_error_when_its_client_is_closed(
+def test_a_consumer_group_stops_when_its_client_is_closed(
     new_client: Callable[..., FlyMQClient], unique_topic: Callable[..., str]
 ) -> None:
     client = new_client()
@@ -83,8 +83,8 @@ def test_a_consumer_group_stops_with_the_error_when_its_client_is_closed(
     while group.running and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not group.running  # the worker ended: retrying can never help a closed client
-    with pytest.raises(ConnectionError, match="client is closed"):
-        group.stop()
+    assert isinstance(group.last_error, ConnectionError) and "client is closed" in str(group.last_error)
+    group.stop()  # the application closed the client itself: nothing more to report
 
 
 def test_nothing_new_can_be_built_on_a_closed_client(new_client: Callable[..., FlyMQClient]) -> None:
@@ -263,3 +263,4 @@ def test_an_async_producer_never_closed_fails_its_records_loudly(
     assert isinstance(future.exception(), ProducerClosedError)
     assert "never closed" in str(future.exception())
     assert "was never closed" in caplog.text and "1 record(s) were not sent" in caplog.text
+    assert "never retrieved" not in caplog.text

@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pyflymq import AsyncFlyMQClient
 from pyflymq_core.client.base import BootstrapPlan
@@ -85,3 +86,31 @@ def test_a_failover_search_keeps_the_advice_every_server_agreed_on() -> None:
     hint = mixed.exhausted().hint
     assert hint is not None and "Start a local one" in hint  # no agreement: the generic advice
     assert "within the time left" in str(mixed.out_of_time())
+
+
+def test_a_caller_cancelled_as_its_connect_completes_leaves_no_connection_behind() -> None:
+    # The connect finishes in the same loop turn as the caller's cancellation (a timeout firing):
+    # the finished connection belongs to nobody, so it must be closed, not leaked.
+    from pyflymq_transports.memory import AsyncMemoryTransport
+
+    opened: list[AsyncMemoryTransport] = []
+
+    async def main() -> None:
+        caller: asyncio.Future[Any] | None = None
+
+        class CancelsItsCaller(AsyncMemoryTransport):
+            async def connect(self) -> None:
+                await super().connect()
+                opened.append(self)
+                assert caller is not None
+                asyncio.get_running_loop().call_soon(caller.cancel)
+
+        client = AsyncFlyMQClient("memory://cancel-leak", transport_factory=CancelsItsCaller)
+        caller = asyncio.ensure_future(client.connect())
+        with contextlib.suppress(asyncio.CancelledError):
+            await caller
+        assert client._primary is None
+        assert len(opened) == 1 and opened[0]._closed  # closed, not leaked
+        await client.close()
+
+    run(main())

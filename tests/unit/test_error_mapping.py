@@ -138,7 +138,37 @@ SPEC_ROWS: list[tuple[str, int | None, type[FlyMQError]]] = [
     # Failure texts reported inside normal responses (spec §6.3).
     ("DLQ not enabled", 0x21, FeatureDisabledError),
     ("message not found", 0x21, NotFoundError),
+    ("topic not found: orders.dlq", 0x21, NotFoundError),  # REPLAY_DLQ: no dead letters, no topic to create
+    # From the server's source, not captured: bcrypt refuses passwords over 72 bytes (standalone,
+    # and wrapped twice in cluster mode), leadership lost mid-request, names over the file system's
+    # limit, a DLQ replay into a full partition.
+    ("failed to hash password: bcrypt: password length exceeds 72 bytes", 0x73, InvalidArgumentError),
+    (
+        "failed to hash password: failed to hash password: bcrypt: password length exceeds 72 bytes",
+        0x7C,
+        InvalidArgumentError,
+    ),
+    ("not the leader", CREATE_TOPIC, NotLeaderError),
+    ("failed to create topic: not the leader", PRODUCE, NotLeaderError),
+    ("mkdir /var/lib/flymq/" + "t" * 300 + ": file name too long", CREATE_TOPIC, InvalidArgumentError),
+    (
+        "open /var/lib/flymq/__consumer_offsets/t_" + "g" * 300 + ".json: file name too long",
+        COMMIT,
+        InvalidArgumentError,
+    ),
+    ("failed to replay message: EOF", 0x21, PartitionFullError),
 ]
+
+
+def test_server_texts_read_from_the_source_carry_their_specific_advice() -> None:
+    replay = error_from_server("topic not found: orders.dlq", op=0x21, topic="orders")
+    assert replay.hint is not None and "no dead-letter records for 'orders'" in replay.hint
+    assert "create_topic" not in replay.hint
+    assert error_from_server("not the leader").retriable
+    too_long = error_from_server("failed to create topic: mkdir /d/xyz: file name too long", op=PRODUCE)
+    assert type(too_long) is InvalidArgumentError and "255-byte" in (too_long.hint or "")
+    other_file = error_from_server("open /d/t/0/0.store: too many open files", op=PRODUCE)
+    assert type(other_file) is ServerError and "'/'" not in (other_file.hint or "")
 
 
 @pytest.mark.parametrize(("text", "op", "expected"), SPEC_ROWS, ids=[row[0][:60] for row in SPEC_ROWS])
@@ -225,6 +255,8 @@ def _expected_type(text: str, op: int) -> type[FlyMQError]:
         ("not leader: ", NotLeaderError),
         ("not partition leader: ", NotLeaderError),
     ]
+    if op == 0x21 and text.startswith("topic not found: "):
+        return NotFoundError  # REPLAY_DLQ: no dead letters (never written, or purged)
     for prefix, exc_type in prefixes:
         if text.startswith(prefix):
             return exc_type
@@ -297,9 +329,9 @@ def test_topic_not_found_without_name_uses_topic_argument() -> None:
 
 
 def test_topic_not_found_with_name_prefers_the_text() -> None:
-    exc = error_from_server("topic not found: orders.dlq", op=0x21, topic="orders")
+    exc = error_from_server("topic not found: orders.archive", op=0x07, topic="orders")
     assert isinstance(exc, TopicNotFoundError)
-    assert exc.topic == "orders.dlq"
+    assert exc.topic == "orders.archive"
 
 
 def test_partition_attributes() -> None:
