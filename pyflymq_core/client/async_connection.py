@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from pyflymq_core.client.connection import NotSentError, op_name
+from pyflymq_core.client.connection import STALE_CHECK_AFTER_S, NotSentError, op_name
 from pyflymq_core.errors import ConnectionError, FlyMQError, ProtocolError, TimeoutError
 from pyflymq_core.protocol import (
     FLAG_BINARY,
@@ -56,9 +56,6 @@ logger = logging.getLogger("pyflymq.connection")
 
 #: Bytes asked from the transport per read.
 RECV_SIZE = 256 * 1024
-#: A connection idle longer than this is checked for a server-side close before the next write.
-STALE_CHECK_AFTER_S = 1.0
-
 _monotonic = time.monotonic
 
 

@@ -55,8 +55,12 @@ logger = logging.getLogger("pyflymq.connection")
 
 #: Bytes asked from the transport per read.
 RECV_SIZE = 256 * 1024
-#: A connection idle longer than this is checked for a server-side close before the next write.
-STALE_CHECK_AFTER_S = 1.0
+#: A connection idle longer than this is checked for a server-side close before the next write (one
+#: non-blocking peek, a few µs, and only after an idle moment: never in a busy loop).  A server that
+#: went away is then noticed before anything is written, so the request fails over as "not sent"
+#: instead of failing as "may or may not have been applied".  Requests within this long of the
+#: server's death cannot be saved that way.
+STALE_CHECK_AFTER_S = 0.1
 #: The shortest wait of :meth:`PendingResponse.wait_for`: long enough to read what already arrived.
 MIN_WAIT_S = 0.001
 

@@ -209,3 +209,24 @@ def test_poll_keeps_its_timeout_while_the_broker_is_down(
     assert got == [b"after"]  # and reading resumes once the server is back
     consumer.close()
     client.close()
+
+
+def test_a_call_after_the_server_went_away_fails_over_instead_of_failing(
+    unique_topic: Callable[..., str],
+) -> None:
+    # The seed README's "automatic failover": a server that died a moment ago (its FIN already
+    # arrived) is noticed before the request is written, so the request goes to the next server
+    # as "not sent" instead of failing as "may or may not have been applied".
+    first, second = BrokerServer().start(), BrokerServer().start()
+    topic = unique_topic("failover")
+    try:
+        client = FlyMQClient([first.address, second.address], keepalive_interval_ms=0)
+        assert client.produce(topic, b"on first").offset == 0
+        first.stop()
+        time.sleep(0.3)  # longer than the idle check's threshold, as between two user actions
+        meta = client.produce(topic, b"on second")
+        assert client.connected_server == second.address and meta.offset == 0
+        client.close()
+    finally:
+        first.stop()
+        second.stop()
