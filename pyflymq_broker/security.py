@@ -65,6 +65,16 @@ class Acl:
     allowed_roles: list[str] = field(default_factory=list)
 
 
+#: The server hashes with bcrypt (Go's x/crypto), which refuses passwords over 72 bytes; the text
+#: is the one its user store answers (wrapped once more by the cluster-mode handlers).
+BCRYPT_MAX_BYTES = 72
+PASSWORD_TOO_LONG = "failed to hash password: bcrypt: password length exceeds 72 bytes"
+
+
+def password_too_long(password: str) -> bool:
+    return len(password.encode("utf-8", "surrogateescape")) > BCRYPT_MAX_BYTES
+
+
 def hash_password(password: str, salt: bytes | None = None) -> str:
     salt = salt if salt is not None else os.urandom(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8", "surrogateescape"), salt, _PBKDF2_ROUNDS)
@@ -97,6 +107,8 @@ class SecurityStore:
         """Add an enabled user; an existing name raises ``KeyError`` with the server's text."""
         if username in self.users:
             raise KeyError(f'user "{username}" already exists')
+        if password_too_long(password):
+            raise KeyError(PASSWORD_TOO_LONG)
         self.users[username] = User(username, hash_password(password), list(roles), True, now, now)
 
     def _user(self, username: str) -> User:
@@ -129,6 +141,8 @@ class SecurityStore:
     def set_password(self, username: str, password: str, now: float) -> None:
         """Store a new salted hash for the user's password."""
         user = self._user(username)
+        if password_too_long(password):
+            raise KeyError(PASSWORD_TOO_LONG)
         user.password_hash = hash_password(password)
         user.updated_at = now
 

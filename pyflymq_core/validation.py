@@ -252,6 +252,27 @@ def check_str16(value: Any, what: str, *, allow_empty: bool = True) -> str:
     return text
 
 
+#: bcrypt, which the server hashes passwords with, refuses longer ones (Go's x/crypto).
+PASSWORD_MAX_BYTES = 72
+
+
+def check_new_password(value: Any, what: str) -> str:
+    """A password the server will hash: not empty, at most 72 UTF-8 bytes (bcrypt's limit).
+
+    Checked before sending: the server would answer "failed to hash password: bcrypt: password
+    length exceeds 72 bytes" (and nothing would change).
+    """
+    text = check_str16(value, what, allow_empty=False)
+    size = len(text.encode("utf-8", "surrogateescape"))
+    if size > PASSWORD_MAX_BYTES:
+        raise InvalidArgumentError(
+            f"{what} is {size} bytes long in UTF-8; FlyMQ hashes passwords with bcrypt, which takes at "
+            f"most {PASSWORD_MAX_BYTES}",
+            hint=f"Use a password of {PASSWORD_MAX_BYTES} UTF-8 bytes or fewer.",
+        )
+    return text
+
+
 def check_str8(value: Any, what: str) -> str:
     """A u8-length string (subscribe/reset mode, schema type): <= 255 UTF-8 bytes."""
     if isinstance(value, str) and len(value) <= STR8_MAX and value.isascii():

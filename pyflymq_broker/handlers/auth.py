@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pyflymq_broker.errors import CODED, BrokerError
 from pyflymq_broker.handlers.context import AUTH_DISABLED, Context
 from pyflymq_broker.raft_apply import replicate, require_leader
-from pyflymq_broker.security import ROLES, Acl, SecurityStore, User
+from pyflymq_broker.security import PASSWORD_TOO_LONG, ROLES, Acl, SecurityStore, User, password_too_long
 
 if TYPE_CHECKING:
     from pyflymq_broker.broker import Broker
@@ -73,6 +73,13 @@ def _store_unless_proposed(ctx: Context) -> None:
     """
     if not _proposes(ctx):
         _store(ctx)
+
+
+def _refuse_unhashable(ctx: Context, password: str) -> None:
+    """Cluster mode hashes the password before proposing (so followers store the hash), and a
+    password bcrypt refuses is answered there, wrapped once more; standalone, the store refuses it."""
+    if _proposes(ctx) and password_too_long(password):
+        raise BrokerError.coded(f"failed to hash password: {PASSWORD_TOO_LONG}")
 
 
 def _write(ctx: Context, description: str, change: Callable[[SecurityStore], object]) -> None:
@@ -165,6 +172,7 @@ def user_create(ctx: Context, payload: bytes) -> dict[str, Any]:
     username, password, roles = req["username"], req["password"], list(req["roles"])
     if not username or not password:
         raise BrokerError.coded("username and password are required")
+    _refuse_unhashable(ctx, password)
     _store_unless_proposed(ctx)
     with ctx.audit_failure("user.create", resource=username, action="user_create"):
         _write(ctx, f"USER_CREATE {username!r}", lambda s: s.create_user(username, password, roles, ctx.now))
@@ -265,6 +273,7 @@ def password_change(ctx: Context, payload: bytes) -> dict[str, Any]:
             raise BrokerError.coded("invalid current password") from None
     else:
         ctx.check_manage(coded=True)
+    _refuse_unhashable(ctx, req["password"])
     _write(ctx, f"PASSWORD_CHANGE {username!r}", lambda s: s.set_password(username, req["password"], ctx.now))
     return {"success": True, "message": username}
 

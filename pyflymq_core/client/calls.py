@@ -1043,7 +1043,7 @@ def _roles_list(roles: Iterable[str] | None) -> list[str]:
 def create_user(username: str, password: str, roles: Iterable[str] | None = None) -> Call[UserInfo]:
     """USER_CREATE (0x73)."""
     user = v.check_str16(username, "username", allow_empty=False)
-    secret = v.check_str16(password, "password", allow_empty=False)
+    secret = v.check_new_password(password, "password")
     fields = {
         "username": user,
         "password": secret,
@@ -1089,7 +1089,7 @@ def delete_user(username: str) -> Call[None]:
 def change_password(username: str, new_password: str, old_password: str = "") -> Call[None]:
     """PASSWORD_CHANGE (0x7C): your own (with ``old_password``) or, as admin, anyone's."""
     user = v.check_str16(username, "username", allow_empty=False)
-    new = v.check_str16(new_password, "new_password", allow_empty=False)
+    new = v.check_new_password(new_password, "new_password")
     old = v.check_str16(old_password, "old_password")
     fields = {"username": user, "password": new, "old_password": old, "roles": []}
     return Call(PASSWORD_CHANGE, PASSWORD_CHANGE.encode(fields))

@@ -293,3 +293,18 @@ def test_secrets_stay_out_of_reprs() -> None:
     for text in (repr(config), str(config), repr(options), repr(user)):
         assert "s3cr3t-pw" not in text and user.password_hash not in text
     assert config.auth.admin_password == "s3cr3t-pw" and options.client_kwargs()["password"] == "s3cr3t-pw"
+
+
+def test_passwords_bcrypt_cannot_hash_are_refused_with_the_server_text() -> None:
+    # The server hashes with bcrypt (at most 72 bytes): the user is not created, the password not
+    # changed, and the answer is its user store's text.
+    admin = login(auth_broker(), *ADMIN)
+    long = "p" * 73
+    refused = admin.call(OpCode.USER_CREATE, username="ann", password=long, old_password="", roles=[])
+    assert refused["message"] == "failed to hash password: bcrypt: password length exceeds 72 bytes"
+    created = admin.call(OpCode.USER_CREATE, username="ann", password="p" * 72, old_password="", roles=[])
+    assert created["username"] == "ann"
+    changed = admin.call(OpCode.PASSWORD_CHANGE, username="ann", password=long, old_password="", roles=[])
+    assert changed["message"] == "failed to hash password: bcrypt: password length exceeds 72 bytes"
+    ann = login(admin.broker, "ann", "p" * 72)  # the old password still works
+    assert ann is not None

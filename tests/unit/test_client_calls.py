@@ -543,3 +543,16 @@ def test_fetch_reader_raises_the_layout_errors_for_malformed_replies(payload: by
         calls._fetched(calls.FETCH.decode(payload), call)
     with pytest.raises(type(expected.value), match=str(expected.value)):
         complete(call, Frame(OpCode.FETCH, 0x01, payload))
+
+
+def test_passwords_over_bcrypts_72_bytes_are_refused_before_sending() -> None:
+    from pyflymq_core.errors import InvalidArgumentError
+
+    for build in (
+        lambda password: calls.create_user("ann", password),
+        lambda password: calls.change_password("ann", password, "old"),
+    ):
+        assert build("é" * 36).op in (OpCode.USER_CREATE, OpCode.PASSWORD_CHANGE)  # 72 bytes: fine
+        with pytest.raises(InvalidArgumentError, match="73 bytes long in UTF-8") as caught:
+            build("é" * 36 + "x")
+        assert caught.value.hint is not None and "72 UTF-8 bytes" in caught.value.hint
