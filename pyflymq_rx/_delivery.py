@@ -75,6 +75,13 @@ class Delivery:
         """Start a full auto-commit interval from now."""
         self._next_commit = time.monotonic() + self._commit_interval
 
+    def until_commit(self) -> float | None:
+        """Seconds until the next auto-commit is due (``None`` without auto-commit): how long a
+        fetcher blocked by a full buffer may wait before it commits what was delivered meanwhile."""
+        if not self.auto_commit:
+            return None
+        return max(0.0, self._next_commit - time.monotonic())
+
     def commit_due(self) -> bool:
         """Whether an auto-commit is due now (then the next one is an interval away)."""
         if not self.auto_commit or time.monotonic() < self._next_commit:

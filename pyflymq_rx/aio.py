@@ -122,7 +122,13 @@ class AsyncReactiveConsumer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close()
+        if exc_type is None:
+            await self.close()
+            return
+        try:
+            await self.close()
+        except FlyMQError as close_error:  # never hide the exception (or cancellation) leaving the block
+            logger.error("closing the reactive consumer after %s failed: %s", exc_type.__name__, close_error)
 
     # ------------------------------------------------------------------ iteration
 
@@ -149,7 +155,11 @@ class AsyncReactiveConsumer:
             while True:
                 records = await consumer.poll(delivery.poll_timeout_ms)
                 for record in records:
-                    if not await buffer.put(record):
+                    while (placed := await buffer.put(record, delivery.until_commit())) is None:
+                        # a slow loop holds the buffer full: still commit what it received
+                        if delivery.commit_due():
+                            await delivery.commit(consumer)
+                    if not placed:
                         return  # stopped
                 if delivery.commit_due():
                     await delivery.commit(consumer)

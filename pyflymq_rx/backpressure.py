@@ -253,8 +253,9 @@ class AsyncBuffer(_Stream[T]):
         if future is not None and not future.done():
             future.set_result(None)
 
-    async def put(self, item: T) -> bool:
-        """Add ``item``, waiting for room under ``block``; ``False`` when the stream finished."""
+    async def put(self, item: T, timeout: float | None = None) -> bool | None:
+        """Add ``item``, waiting for room under ``block``; ``False`` when the stream finished,
+        ``None`` when ``timeout`` s passed without room (nothing was added: call again)."""
         while True:
             if self._finished:
                 return False
@@ -263,9 +264,11 @@ class AsyncBuffer(_Stream[T]):
                 return True
             waiter = self._writable = asyncio.get_running_loop().create_future()
             try:
-                await waiter
+                done, _ = await asyncio.wait((waiter,), timeout=timeout)
             finally:
                 self._writable = None
+            if not done:
+                return None
 
     async def get(self) -> T:
         """The next item; ``StopAsyncIteration`` at the end, or the finishing error once drained."""

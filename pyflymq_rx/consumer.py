@@ -31,13 +31,15 @@ whatever ``auto_offset_reset`` says).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 from types import TracebackType
 from typing import Any
 
-from reactivex import Observable
+import reactivex
+from reactivex import Observable, abc
 from reactivex.subject import Subject
 
 from pyflymq_core.aio.consumer import AsyncConsumer
@@ -52,6 +54,32 @@ __all__ = ["ReactiveConsumer"]
 logger = logging.getLogger("pyflymq.rx")
 
 _NOT_STARTED, _RUNNING, _STOPPED = "not started", "running", "stopped"
+#: How often the emitter looks for a subscriber while the stream has none.
+_SUBSCRIBER_POLL_S = 0.01
+
+
+class _Guarded(abc.ObserverBase[ConsumedMessage]):
+    """A subscriber as the stream calls it: its ``on_error`` / ``on_completed`` may raise (rx's
+    default ``on_error`` re-raises when none was given) without keeping the other subscribers from
+    hearing the end of the stream."""
+
+    def __init__(self, observer: abc.ObserverBase[ConsumedMessage]) -> None:
+        self._observer = observer
+
+    def on_next(self, value: ConsumedMessage) -> None:
+        self._observer.on_next(value)  # an exception here ends the stream (see _emit_main)
+
+    def on_error(self, error: Exception) -> None:
+        try:
+            self._observer.on_error(error)
+        except Exception:
+            logger.exception("a subscriber of the reactive consumer raised from on_error")
+
+    def on_completed(self) -> None:
+        try:
+            self._observer.on_completed()
+        except Exception:
+            logger.exception("a subscriber of the reactive consumer raised from on_completed")
 
 
 class ReactiveConsumer:
@@ -76,6 +104,7 @@ class ReactiveConsumer:
         self._topics = topic
         self._delivery = Delivery(group_id, poll_timeout_ms, consumer_options)
         self._subject: Subject[ConsumedMessage] = Subject()
+        self._observable: Observable[ConsumedMessage] = reactivex.create(self._subscribe)
         self._buffer: ThreadBuffer[ConsumedMessage] = ThreadBuffer(
             buffer_size, backpressure, on_space=self._space_freed
         )
@@ -94,8 +123,15 @@ class ReactiveConsumer:
     # ------------------------------------------------------------------ public API
 
     def messages(self) -> Observable[ConsumedMessage]:
-        """The hot Observable of messages (every subscriber sees what is emitted after it subscribed)."""
-        return self._subject
+        """The hot Observable of messages (every subscriber sees what is emitted after it
+        subscribed).  While nobody is subscribed, nothing is emitted: messages wait in the buffer
+        (its backpressure applies), so none is counted as delivered, or committed, unseen."""
+        return self._observable
+
+    def _subscribe(
+        self, observer: abc.ObserverBase[ConsumedMessage], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        return self._subject.subscribe(_Guarded(observer), scheduler=scheduler)
 
     @property
     def running(self) -> bool:
@@ -154,8 +190,18 @@ class ReactiveConsumer:
             fetcher.join(_remaining(deadline))
             if fetcher.is_alive():
                 logger.warning("the reactive consumer's fetch thread did not stop within %s s", timeout)
-        if self.error is None:
+        if self.error is not None:
+            return
+        if emitter is None or (emitter is not current and not emitter.is_alive()):
             self._complete()
+        elif emitter is not current:
+            # One notification at a time: on_completed must not overlap the on_next still running.
+            logger.warning(
+                "stop(): a subscriber's on_next is still running after %s s; on_completed follows "
+                "when it returns",
+                timeout,
+            )
+        # else: stop() from inside on_next: the emitter completes the stream once on_next returns
 
     def __enter__(self) -> ReactiveConsumer:
         return self.start()
@@ -191,10 +237,12 @@ class ReactiveConsumer:
                 self._fail(exc)
                 return
             if item is END:
-                return
+                break
             if item is EMPTY:
                 continue
             assert isinstance(item, ConsumedMessage)
+            if not subject.observers and not self._await_subscriber():
+                break
             try:
                 subject.on_next(item)
             except Exception as exc:
@@ -202,6 +250,16 @@ class ReactiveConsumer:
                 self._fail(exc)
                 return
             delivery.record(item)
+        if self._state == _STOPPED and self.error is None:
+            self._complete()  # here, after the last on_next returned (stop() may have timed out)
+
+    def _await_subscriber(self) -> bool:
+        """Hold the stream while nobody is subscribed; ``False`` once stopped."""
+        while not self._subject.observers:
+            if self._state != _RUNNING:
+                return False
+            time.sleep(_SUBSCRIBER_POLL_S)
+        return True
 
     def _fail(self, error: BaseException) -> None:
         """End the stream with ``error`` (on the emit thread): on_error, then shut the fetcher down."""
@@ -294,7 +352,12 @@ class ReactiveConsumer:
                     space.clear()
                     if buffer.offer(record):
                         break
-                    await space.wait()
+                    # ... but no longer than the next auto-commit: a slow subscriber must not hold
+                    # back the commits of what it already received
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(space.wait(), delivery.until_commit())
+                    if delivery.commit_due():
+                        await delivery.commit(consumer)
             if delivery.commit_due():
                 await delivery.commit(consumer)
 

@@ -129,11 +129,22 @@ class ReactiveProducer:
                     owner.published += 1
                     observer.on_next(metadata)
 
+                def report_written() -> None:
+                    # What the default mode would have emitted before the error: the records
+                    # already written, in order (up to the first that failed), so the caller knows
+                    # what not to send again.  shut() gave every record in flight its answer.
+                    while pending and pending[0].succeeded():
+                        metadata = pending.popleft().metadata
+                        assert metadata is not None
+                        owner.published += 1
+                        observer.on_next(metadata)
+                    pending.clear()
+
                 def fail(error: Exception) -> None:
                     state["stopped"] = True
-                    pending.clear()
                     upstream.dispose()
                     shut(abandon=True)
+                    report_written()
                     observer.on_error(error)
 
                 def on_next(value: Any) -> None:
@@ -145,7 +156,7 @@ class ReactiveProducer:
                             pending.append(producer.send(owner.topic, record_value, record_key))
                             while len(pending) >= window:
                                 settle_oldest()
-                        except (FlyMQError, ValueError, TypeError) as exc:
+                        except Exception as exc:  # a bad value, a key function's error, a refusal
                             fail(exc)
 
                 def on_completed() -> None:
@@ -166,8 +177,8 @@ class ReactiveProducer:
                 def on_error(error: Exception) -> None:
                     with lock:
                         state["stopped"] = True
-                        pending.clear()
-                    shut(abandon=True)
+                        shut(abandon=True)
+                        report_written()
                     observer.on_error(error)
 
                 def dispose() -> None:

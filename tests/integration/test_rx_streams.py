@@ -14,7 +14,13 @@ import pytest
 import reactivex as rx
 
 from pyflymq import AsyncFlyMQClient, AsyncReactiveConsumer, ReactiveConsumer, ReactiveProducer
-from pyflymq_core.errors import BufferFullError, ConfigurationError, ConnectionError, InvalidArgumentError
+from pyflymq_core.errors import (
+    BufferFullError,
+    ConfigurationError,
+    ConnectionError,
+    FlyMQError,
+    InvalidArgumentError,
+)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -277,3 +283,148 @@ def test_async_reactive_consumer_error_policy_raises_from_async_for(
 
     seen = asyncio.run(asyncio.wait_for(main(), 30))
     assert seen == list(range(len(seen))) and len(seen) >= 3
+
+
+# --------------------------------------------------------------------------- found by a review
+
+
+def _committed(client: Any, topic: str, group: str) -> int:
+    try:
+        return int(client.get_committed_offset(topic, group, 0))
+    except FlyMQError:  # no commit yet
+        return 0
+
+
+def test_nothing_is_emitted_or_committed_while_nobody_is_subscribed(
+    flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    # The only subscriber takes 5 and leaves: the rest must wait for the next subscriber, not be
+    # emitted to nobody and committed as delivered.
+    topic, group = unique_topic("rx-nobody"), unique_topic("g")
+    fill(flymq_client, topic, 30)
+    first: list[Any] = []
+    consumer = ReactiveConsumer(
+        flymq_client, topic, group, auto_offset_reset="earliest", auto_commit_interval_ms=50
+    )
+    consumer.messages().pipe(rx.operators.take(5)).subscribe(first.append)
+    consumer.start()
+    wait_until(lambda: len(first) == 5)
+    wait_until(lambda: _committed(flymq_client, topic, group) == 5)
+    time.sleep(1.2)  # more polls and auto-commit intervals with nobody subscribed
+    assert _committed(flymq_client, topic, group) == 5
+    late = Recorder()
+    consumer.messages().subscribe(late.on_next, late.on_error, late.on_completed)
+    wait_until(lambda: len(late.values) == 25)
+    assert [m.offset for m in late.values] == list(range(5, 30))
+    consumer.stop()
+    assert flymq_client.get_committed_offset(topic, group, 0) == 30
+
+
+def test_a_slow_subscriber_does_not_hold_back_auto_commits(
+    flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    topic, group = unique_topic("rx-slow-commit"), unique_topic("g")
+    fill(flymq_client, topic, 200)  # one poll's worth: the fetcher blocks on space in the middle of it
+    seen: list[Any] = []
+
+    def slow(message: Any) -> None:
+        time.sleep(0.01)
+        seen.append(message)
+
+    consumer = ReactiveConsumer(
+        flymq_client, topic, group, buffer_size=5, auto_offset_reset="earliest", auto_commit_interval_ms=100
+    )
+    consumer.messages().subscribe(slow)
+    consumer.start()
+    wait_until(lambda: _committed(flymq_client, topic, group) >= 10, timeout=5)
+    assert len(seen) < 150  # committed while the fetcher waits for space, not after the whole poll
+    consumer.stop()
+
+
+def test_a_subscriber_without_on_error_does_not_keep_the_others_from_the_end(
+    flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    topic = unique_topic("rx-no-on-error")
+    fill(flymq_client, topic, 10)
+    consumer = ReactiveConsumer(flymq_client, topic, None, auto_offset_reset="earliest")
+
+    def bad(message: Any) -> None:  # subscribed like the README: no on_error
+        if message.offset == 3:
+            raise ValueError("boom at 3")
+
+    consumer.messages().subscribe(bad)
+    other = Recorder()
+    consumer.messages().subscribe(other.on_next, other.on_error, other.on_completed)
+    consumer.start()
+    assert other.ended.wait(15)
+    assert [m.offset for m in other.values] == [0, 1, 2]
+    assert len(other.errors) == 1 and "boom at 3" in str(other.errors[0])
+    consumer.stop()
+
+
+def test_on_completed_never_overlaps_an_on_next_still_running(
+    flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    topic = unique_topic("rx-stop-slow")
+    fill(flymq_client, topic, 3)
+    events: list[tuple[str, str]] = []
+    entered = threading.Event()
+
+    def slow(message: Any) -> None:
+        events.append(("next-start", threading.current_thread().name))
+        entered.set()
+        time.sleep(0.6)
+        events.append(("next-end", threading.current_thread().name))
+
+    consumer = ReactiveConsumer(flymq_client, topic, None, auto_offset_reset="earliest")
+    done = threading.Event()
+    consumer.messages().subscribe(slow, on_completed=lambda: (events.append(("done", "")), done.set()))
+    consumer.start()
+    assert entered.wait(15)
+    consumer.stop(timeout=0.1)  # returns while on_next still runs
+    assert done.wait(5)
+    kinds = [kind for kind, _ in events]
+    assert kinds[-2:] == ["next-end", "done"]  # completion only after on_next returned
+
+
+def test_pipelined_publish_ends_on_any_error_and_reports_what_was_written(
+    flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    topic = unique_topic("rx-pub-errors")
+    producer = ReactiveProducer(flymq_client, topic)
+    source: rx.subject.Subject[Any] = rx.subject.Subject()
+    seen: list[Any] = []
+    errors: list[Exception] = []
+    completed: list[bool] = []
+
+    def key(value: Any) -> str:
+        return {"a": "ka", "b": "kb"}[value.decode()]  # KeyError for anything else
+
+    source.pipe(producer.publish(key=key, max_in_flight=4)).subscribe(
+        seen.append, errors.append, lambda: completed.append(True)
+    )
+    source.on_next(b"a")
+    source.on_next(b"zz")  # the key function raises KeyError: the stream ends here
+    source.on_next(b"b")
+    source.on_completed()
+    assert len(errors) == 1 and isinstance(errors[0], KeyError) and not completed
+    assert [r.offset for r in seen] == [0]  # b"a" was written: reported before the error
+    assert [m.value for m in flymq_client.fetch(topic, 0, 0, 10)] == [b"a"]
+
+
+def test_leaving_async_with_keeps_the_exception_that_left_it(
+    flymq_client: Any, unique_topic: Callable[..., str], flymq_bootstrap: str, flymq_options: Any
+) -> None:
+    topic = unique_topic("rx-async-exit")
+    fill(flymq_client, topic, 3)
+
+    async def main() -> None:
+        async with AsyncFlyMQClient(flymq_bootstrap, **flymq_options.client_kwargs()) as client:
+            consumer = AsyncReactiveConsumer(client, topic, unique_topic("g"), auto_offset_reset="earliest")
+            with pytest.raises(LookupError, match="mine"):
+                async with consumer:
+                    async for _ in consumer:
+                        await client.close()  # the final commit will fail: it must not replace ours
+                        raise LookupError("mine")
+
+    asyncio.run(main())
