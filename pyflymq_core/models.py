@@ -345,7 +345,9 @@ class TransactionResult(_Result):
 
     ``records`` holds the server's answer to each PRODUCE_TX in order.  With the server's transaction
     coordinator on (``coordinator=True``) the offsets are placeholders (0): the records are written
-    at commit.  With it off (the server default) the records were written immediately.
+    at commit.  With it off (the server default) the records were written immediately.  Either way
+    ``partition`` is a placeholder (0): the server does not say which partition of a multi-partition
+    topic a transactional record went to.
     """
 
     txn_id: str

@@ -45,6 +45,7 @@ from pyflymq_core.errors import (
     ConnectionError,
     FlyMQError,
     SchemaNotFoundError,
+    SchemaValidationError,
     TimeoutError,
     TopicNotFoundError,
     UnsupportedOperationError,
@@ -607,8 +608,14 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
         """
         call, raw = self._schema_produce_call(topic, data, schema_name)
         if validate:
-            info = self._schemas.cached(schema_name) or await self._fetch_schema(schema_name)
-            self._schemas.check(info, raw)
+            cached = self._schemas.cached(schema_name)
+            try:
+                self._schemas.check(cached or await self._fetch_schema(schema_name), raw)
+            except SchemaValidationError:
+                if cached is None:
+                    raise
+                # The cached copy (kept 30 s) may predate a new version: judge by the latest.
+                self._schemas.check(await self._fetch_schema(schema_name), raw)
         return await self._execute(call)
 
     async def _fetch_schema(self, name: str) -> SchemaInfo:

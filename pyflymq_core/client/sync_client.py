@@ -46,6 +46,7 @@ from pyflymq_core.errors import (
     ConnectionError,
     FlyMQError,
     SchemaNotFoundError,
+    SchemaValidationError,
     TimeoutError,
     TopicNotFoundError,
     UnsupportedOperationError,
@@ -694,7 +695,14 @@ class FlyMQClient(ClientBase[Connection]):
         """
         call, raw = self._schema_produce_call(topic, data, schema_name)
         if validate:
-            self._schemas.check(self._schemas.cached(schema_name) or self._fetch_schema(schema_name), raw)
+            cached = self._schemas.cached(schema_name)
+            try:
+                self._schemas.check(cached or self._fetch_schema(schema_name), raw)
+            except SchemaValidationError:
+                if cached is None:
+                    raise
+                # The cached copy (kept 30 s) may predate a new version: judge by the latest.
+                self._schemas.check(self._fetch_schema(schema_name), raw)
         return self._execute(call)
 
     def _fetch_schema(self, name: str) -> SchemaInfo:

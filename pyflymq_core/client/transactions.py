@@ -267,6 +267,14 @@ class TransactionCore:
                 ),
                 hint=error.hint,
             )
+        elif not coordinator:
+            # Without a coordinator COMMIT_TX changes nothing: every record was stored when it was
+            # acknowledged, and all were (else the commit would not have been sent).
+            failure = TransactionError(
+                f"the answer to committing transaction {txn_id!r} was lost ({error}), but the "
+                f"server's coordinator is off, so all {count} records were already written",
+                hint="Do not send the records again: they are stored (a retry would duplicate them).",
+            )
         else:
             failure = TransactionError(
                 f"the outcome of committing transaction {txn_id!r} is unknown: {error}",
@@ -301,7 +309,7 @@ class TransactionCore:
     ) -> TransactionError:
         if coordinator:
             message = (
-                f"transaction {txn_id!r} was aborted: the server rejected a record ({first}); "
+                f"transaction {txn_id!r} was not committed: a record could not be written ({first}); "
                 f"none of the {len(records)} records was written"
             )
         else:
@@ -310,7 +318,7 @@ class TransactionCore:
             unknown: list[str] = []
             for index, ((topic, _), outcome) in enumerate(zip(records, outcomes, strict=True)):
                 if isinstance(outcome, RecordMetadata):
-                    written.append(f"#{index} {topic}[{outcome.partition}]@{outcome.offset}")
+                    written.append(f"#{index} {topic}")  # the answer's partition is a placeholder
                 elif isinstance(outcome, NotSentError) or not isinstance(
                     outcome, (ConnectionError, TimeoutError)
                 ):
@@ -321,6 +329,8 @@ class TransactionCore:
                 f"transaction {txn_id!r} failed ({first}); the server's transaction coordinator is off, so "
                 "accepted records were written immediately and cannot be rolled back. "
                 f"Written: {', '.join(written) or 'none'}. Not written: {', '.join(rejected) or 'none'}."
+                " (Records are numbered in send order; FlyMQ does not report the partition of a "
+                "transactional record.)"
             )
             if unknown:
                 message += f" Unknown (connection lost): {', '.join(unknown)}."

@@ -101,3 +101,27 @@ def test_rotated_keys_still_decrypt_old_records(
         pytest.raises(DecryptionError),
     ):
         c.consume(topic, first.offset)
+
+
+def test_a_refusal_by_a_cached_schema_is_checked_against_the_latest_version(
+    flymq_client: Any,
+    flymq_client_kwargs: dict[str, Any],
+    flymq_bootstrap: str,
+    unique_topic: Callable[..., str],
+) -> None:
+    # Client A caches v1; client B registers a compatible v2 with a new optional field. A record
+    # using that field must not be refused by A's 30-second-old copy.
+    name, topic = unique_topic("evolving"), unique_topic("evolving-topic")
+    v1 = {"type": "object", "properties": {"id": {"type": "integer"}}, "additionalProperties": False}
+    v2 = {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "note": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    flymq_client.register_schema(name, "json", json.dumps(v1))
+    flymq_client.create_topic(topic, partitions=1)
+    flymq_client.produce_with_schema(topic, b'{"id": 1}', name)  # caches v1
+    with FlyMQClient(flymq_bootstrap, **flymq_client_kwargs) as other:
+        other.register_schema(name, "json", json.dumps(v2))
+    meta = flymq_client.produce_with_schema(topic, b'{"id": 2, "note": "new in v2"}', name)
+    assert meta.topic == topic

@@ -68,9 +68,14 @@ def test_commit_failures_say_what_may_have_been_written() -> None:
     assert "some of the 3 records may have been written" in str(refused)
     off = TransactionCore._commit_failed(TransactionError("commit failed"), "txn-9", False, 2)
     assert "all 2 records were already written" in str(off)
-    unknown = TransactionCore._commit_failed(ConnectionError("reset"), "txn-9", False, 2)
-    assert "outcome of committing transaction 'txn-9' is unknown" in str(unknown)
+    unknown = TransactionCore._commit_failed(ConnectionError("reset"), "txn-producer-9", True, 2)
+    assert "outcome of committing transaction 'txn-producer-9' is unknown" in str(unknown)
     assert unknown.__cause__ is not None
+    # Without a coordinator a lost COMMIT answer changes nothing: every record was already stored,
+    # and saying "unknown" would invite a retry that duplicates them.
+    lost = TransactionCore._commit_failed(ConnectionError("reset"), "txn-9", False, 2)
+    assert "all 2 records were already written" in str(lost) and "unknown" not in str(lost)
+    assert lost.hint is not None and "Do not send the records again" in lost.hint
 
 
 class _Client:
@@ -125,7 +130,7 @@ def test_commit_protocol_aborts_on_a_rejected_record_and_names_what_was_written(
     failure, seen = _drive(TransactionCore(_Client()), records, ["txn-3", [_answer("a", 4), rejected], True])
     assert _ops(seen) == ["BEGIN_TX", "PIPELINE x2", "ABORT_TX"]
     assert isinstance(failure, TransactionError) and failure.__cause__ is rejected
-    assert "Written: #0 a[0]@4. Not written: #1 b." in str(failure)
+    assert "Written: #0 a. Not written: #1 b." in str(failure)
 
 
 def test_commit_protocol_still_raises_the_rejection_when_the_abort_fails(
@@ -144,7 +149,9 @@ def test_commit_protocol_wraps_begin_and_commit_failures() -> None:
     failure, seen = _drive(TransactionCore(_Client()), [("a", b"1")], [lost])
     assert _ops(seen) == ["BEGIN_TX"]
     assert isinstance(failure, TransactionError) and "nothing was written" in str(failure)
-    failure, seen = _drive(TransactionCore(_Client()), [("a", b"1")], ["txn-2", [_answer("a", 0)], lost])
+    failure, seen = _drive(
+        TransactionCore(_Client()), [("a", b"1")], ["txn-producer-2", [_answer("a", 0)], lost]
+    )
     assert _ops(seen) == ["BEGIN_TX", "PIPELINE x1", "COMMIT_TX"]
     assert (
         isinstance(failure, TransactionError) and "is unknown" in str(failure) and failure.__cause__ is lost
