@@ -683,7 +683,7 @@ def test_partial_failure_without_coordinator_names_what_was_written() -> None:
         with pytest.raises(TransactionError) as info:
             txn.commit()
         text = str(info.value)
-        assert "Written: #0 good[0]@0, #2 good[0]@1" in text and "Not written: #1 bad" in text
+        assert "Written: #0 good, #2 good" in text and "Not written: #1 bad" in text
         assert OpCode.ABORT_TX in srv.ops() and OpCode.COMMIT_TX not in srv.ops()
         assert txn.state == "failed"
 
