@@ -611,11 +611,15 @@ class AsyncFlyMQClient(ClientBase[AsyncConnection]):
             cached = self._schemas.cached(schema_name)
             try:
                 self._schemas.check(cached or await self._fetch_schema(schema_name), raw)
-            except SchemaValidationError:
+            except SchemaValidationError as refused:
                 if cached is None:
                     raise
                 # The cached copy (kept 30 s) may predate a new version: judge by the latest.
-                self._schemas.check(await self._fetch_schema(schema_name), raw)
+                try:
+                    latest = await self._fetch_schema(schema_name)
+                except FlyMQError:
+                    raise refused from None  # no second opinion: the refusal stands
+                self._schemas.check(latest, raw)
         return await self._execute(call)
 
     async def _fetch_schema(self, name: str) -> SchemaInfo:
