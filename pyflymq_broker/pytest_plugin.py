@@ -152,11 +152,12 @@ def flymq_server(
     _skip_real(flymq_options, "flymq_server")
     from pyflymq_broker.server import BrokerServer
 
-    server = BrokerServer(config=flymq_broker_config).start()
+    server = BrokerServer(config=_own_state(flymq_broker_config, "server")).start()
     try:
         yield server
     finally:
         server.stop()
+        server.broker.close()
 
 
 @pytest.fixture(scope="session")
@@ -194,11 +195,12 @@ def flymq_memory_url(flymq_broker_config: BrokerConfig) -> Iterator[str]:
     from pyflymq_broker.memory_registry import drop_memory_broker, get_memory_broker
 
     name = f"pytest-{_random_suffix()}"
-    get_memory_broker(name, flymq_broker_config)
+    broker = get_memory_broker(name, _own_state(flymq_broker_config, name))
     try:
         yield f"memory://{name}"
     finally:
         drop_memory_broker(name)
+        broker.close()
 
 
 @pytest.fixture
@@ -213,7 +215,7 @@ def flymq_cluster(flymq_broker_config: BrokerConfig) -> Iterator[ClusterServer]:
     from pyflymq_broker.cluster_server import ClusterServer
     from pyflymq_broker.multinode import BrokerCluster
 
-    cluster = BrokerCluster.local(3, base=flymq_broker_config)
+    cluster = BrokerCluster.local(3, base=_own_state(flymq_broker_config, f"cluster-{_random_suffix()}"))
     try:
         with ClusterServer(cluster) as servers:
             yield servers
@@ -242,7 +244,9 @@ def flymq_tls_bootstrap(
 
     material = generate_tls_material(tmp_path_factory.mktemp("flymq-tls"))
     server = BrokerServer(
-        config=flymq_broker_config, tls_cert_file=material.cert_file, tls_key_file=material.key_file
+        config=_own_state(flymq_broker_config, "tls"),
+        tls_cert_file=material.cert_file,
+        tls_key_file=material.key_file,
     ).start()
     try:
         yield FlyMQTlsEndpoint(
@@ -250,6 +254,18 @@ def flymq_tls_bootstrap(
         )
     finally:
         server.stop()
+        server.broker.close()
+
+
+def _own_state(config: BrokerConfig, label: str) -> BrokerConfig:
+    """``config`` for one fixture's broker: with a ``data_dir``, a subdirectory of its own.
+
+    Brokers opened on one directory at once would share (and overwrite) each other's state, and a
+    "fresh" fixture would start with what the others wrote.
+    """
+    if config.data_dir is None:
+        return config
+    return config.model_copy(update={"data_dir": os.path.join(config.data_dir, label)})
 
 
 @pytest.fixture

@@ -127,6 +127,49 @@ def test_memory_url_is_fresh_per_test_and_uses_the_config_override(pytester: pyt
     result.assert_outcomes(passed=2)
 
 
+def test_a_data_dir_override_gives_every_fixture_broker_its_own_state(pytester: pytest.Pytester) -> None:
+    # Brokers opened on one directory at once shared and overwrote each other's state: a "fresh"
+    # memory broker saw the previous test's topics, and topic folders collided.
+    pytester.makeconftest(
+        """
+        import pytest
+        from pyflymq_broker import BrokerConfig
+
+        @pytest.fixture(scope="session")
+        def flymq_broker_config(tmp_path_factory):
+            return BrokerConfig(data_dir=str(tmp_path_factory.mktemp("state")))
+        """
+    )
+    pytester.makepyfile(
+        """
+        from pyflymq import FlyMQClient
+
+        def test_server(flymq_client):
+            flymq_client.create_topic("from-server", 1)
+            flymq_client.produce("from-server", b"s")
+
+        def test_memory_one(flymq_memory_url):
+            with FlyMQClient(flymq_memory_url) as client:
+                assert client.list_topics() == []
+                client.create_topic("events", 1)
+                client.produce("events", b"one")
+
+        def test_memory_two(flymq_memory_url):
+            with FlyMQClient(flymq_memory_url) as client:
+                assert client.list_topics() == []  # fresh, though persisted under the same root
+
+        def test_cluster(flymq_cluster):
+            with FlyMQClient(flymq_cluster.leader_address) as client:
+                assert client.list_topics() == []
+
+        def test_server_kept_its_own(flymq_client):
+            assert flymq_client.list_topics() == ["from-server"]
+        """
+    )
+    result = run(pytester, "-W", "error::ResourceWarning")
+    result.assert_outcomes(passed=5)
+
+
 def test_bootstrap_option_points_fixtures_at_a_real_server(
     pytester: pytest.Pytester, real_server: BrokerServer
 ) -> None:
