@@ -7,6 +7,7 @@ models, handlers), which ``pyflymq --help`` and every other subcommand must not 
 from __future__ import annotations
 
 import argparse
+import sys
 
 __all__ = ["DEFAULT_PORT", "add_arguments", "register", "run"]
 
@@ -72,8 +73,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
+#: The client's TLS options (shared by every command): given to ``broker`` they would do nothing, and
+#: the broker would serve plain TCP to someone who asked for TLS.
+_CLIENT_TLS_OPTIONS = (
+    ("--tls", "tls"),
+    ("--tls-ca-file", "tls_ca_file"),
+    ("--tls-cert-file", "tls_cert_file"),
+    ("--tls-key-file", "tls_key_file"),
+    ("--tls-insecure-skip-verify", "tls_insecure_skip_verify"),
+)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Serve until stopped; the exit code."""
+    """Serve until stopped; the exit code (2 for client options given to the broker)."""
+    given = [flag for flag, dest in _CLIENT_TLS_OPTIONS if getattr(args, dest, None)]
+    if given:
+        print(
+            f"pyflymq broker: {', '.join(given)} configure a client's connection, not the broker; "
+            "serve TLS with --tls-cert PATH --tls-key PATH",
+            file=sys.stderr,
+        )
+        return 2
     from pyflymq_broker.cli import run as run_broker
 
     return run_broker(args)
