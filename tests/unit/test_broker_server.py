@@ -434,7 +434,9 @@ def test_broker_command_reports_bad_options(capsys: pytest.CaptureFixture[str], 
     # The client's TLS options would be ignored and the broker would serve plain TCP: refused.
     assert cli_main(["broker", "--port", "0", "--tls-cert-file", "c.pem", "--tls-key-file", "k.pem"]) == 2
     err = capsys.readouterr().err
-    assert "--tls-cert-file, --tls-key-file configure a client's connection" in err and "--tls-cert PATH" in err
+    assert (
+        "--tls-cert-file, --tls-key-file configure a client's connection" in err and "--tls-cert PATH" in err
+    )
 
 
 def start_broker_process(*args: str) -> tuple[subprocess.Popen[str], str]:
