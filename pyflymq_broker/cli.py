@@ -117,7 +117,10 @@ async def _serve(servers: list[BrokerServer], banner: list[str]) -> None:
 def _cluster(args: argparse.Namespace, config: BrokerConfig, host: str, port: int) -> ClusterServer:
     """The ``--nodes`` cluster: node1..nodeN on ``port``, ``port + 1``... (0: free ports)."""
     if args.nodes < 1:
-        raise ConfigurationError(f"--nodes must be at least 1, not {args.nodes}")
+        raise ConfigurationError(
+            f"--nodes must be at least 1, not {args.nodes}",
+            hint="--nodes 1 (the default) serves one standalone broker; --nodes 3 a simulated cluster.",
+        )
     cluster = BrokerCluster.local(args.nodes, base=config, leader=args.leader)
     cert, key = _tls_files(args, config)
     context = None if cert is None or key is None else make_server_ssl_context(cert, key)
