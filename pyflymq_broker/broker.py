@@ -30,7 +30,7 @@ from pyflymq_broker.security import SecurityStore
 from pyflymq_broker.session import Session
 from pyflymq_broker.topology import Topology
 from pyflymq_broker.transactions import TransactionCoordinator
-from pyflymq_core.errors import ProtocolError
+from pyflymq_core.errors import ConfigurationError, ProtocolError
 from pyflymq_core.protocol import RAW_UNFLAGGED, decompress_payload, encode_response
 
 __all__ = ["Broker"]
@@ -85,9 +85,15 @@ class Broker:
                 allow_anonymous=cfg.auth.allow_anonymous, default_public=cfg.auth.default_public
             )
             if cfg.auth.admin_username and cfg.auth.admin_password:
-                self.security.create_user(
-                    cfg.auth.admin_username, cfg.auth.admin_password, ["admin"], self._clock()
-                )
+                try:
+                    self.security.create_user(
+                        cfg.auth.admin_username, cfg.auth.admin_password, ["admin"], self._clock()
+                    )
+                except KeyError as exc:  # a password bcrypt cannot hash
+                    raise ConfigurationError(
+                        f"cannot create the admin user {cfg.auth.admin_username!r}: {exc.args[0]}",
+                        hint="Use an admin password of 72 UTF-8 bytes or fewer (auth.admin_password).",
+                    ) from None
         self.audit: AuditTrail | None = None
         if cfg.audit_enabled:
             self.audit = AuditTrail(cfg.node_id, id_factory if id_factory is not None else _uuid)

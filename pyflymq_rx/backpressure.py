@@ -146,6 +146,11 @@ class _Stream(Generic[T]):
     def __len__(self) -> int:
         return len(self._buffer)
 
+    @property
+    def pending_error(self) -> BaseException | None:
+        """The error the stream was finished with, not yet handed out."""
+        return self._error
+
     def _end(self, error: BaseException | None, discard: bool) -> int:
         """Mark the stream finished (the first error wins); how many items ``discard`` dropped."""
         dropped = self._buffer.clear() if discard else 0

@@ -118,6 +118,11 @@ class ReactiveConsumer:
         self._fetch_thread: threading.Thread | None = None
         self._emit_thread: threading.Thread | None = None
         self._completed = False
+        #: Set (under the lock) when the emit thread has handed out its last notification.
+        self._emitter_done = False
+        #: Set by stop() when it could not wait for the emitter: the emitter then completes the
+        #: stream itself, after the on_next in progress returns.
+        self._emitter_completes = False
         self.error: BaseException | None = None
 
     # ------------------------------------------------------------------ public API
@@ -192,16 +197,21 @@ class ReactiveConsumer:
                 logger.warning("the reactive consumer's fetch thread did not stop within %s s", timeout)
         if self.error is not None:
             return
-        if emitter is None or (emitter is not current and not emitter.is_alive()):
+        # on_completed comes after the final commit (the fetcher was joined above), so a subscriber
+        # may take it as "offsets stored" -- but never alongside an on_next still running: then
+        # (stop(timeout) expired, or stop() called from inside on_next) the emitter delivers it.
+        with self._lock:
+            now = emitter is None or (emitter is not current and self._emitter_done)
+            if not now:
+                self._emitter_completes = True
+        if now:
             self._complete()
         elif emitter is not current:
-            # One notification at a time: on_completed must not overlap the on_next still running.
             logger.warning(
                 "stop(): a subscriber's on_next is still running after %s s; on_completed follows "
                 "when it returns",
                 timeout,
             )
-        # else: stop() from inside on_next: the emitter completes the stream once on_next returns
 
     def __enter__(self) -> ReactiveConsumer:
         return self.start()
@@ -250,13 +260,21 @@ class ReactiveConsumer:
                 self._fail(exc)
                 return
             delivery.record(item)
-        if self._state == _STOPPED and self.error is None:
-            self._complete()  # here, after the last on_next returned (stop() may have timed out)
+        with self._lock:
+            self._emitter_done = True
+            complete = self._emitter_completes
+        if complete and self.error is None:
+            self._complete()  # stop() could not wait for the last on_next: completion follows it
 
     def _await_subscriber(self) -> bool:
-        """Hold the stream while nobody is subscribed; ``False`` once stopped."""
+        """Hold the stream while nobody is subscribed; ``False`` once stopped, or once the fetcher
+        failed meanwhile (the stream then ends with its error; the message held is not delivered)."""
         while not self._subject.observers:
             if self._state != _RUNNING:
+                return False
+            error = self._buffer.pending_error
+            if error is not None:
+                self._fail(error)
                 return False
             time.sleep(_SUBSCRIBER_POLL_S)
         return True

@@ -428,3 +428,40 @@ def test_leaving_async_with_keeps_the_exception_that_left_it(
                         raise LookupError("mine")
 
     asyncio.run(main())
+
+
+def test_a_fetch_error_while_nobody_is_subscribed_ends_the_stream(
+    flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    topic = unique_topic("rx-err-unsubscribed")
+    fill(flymq_client, topic, 50)
+    consumer = ReactiveConsumer(
+        flymq_client, topic, None, buffer_size=5, backpressure="error", auto_offset_reset="earliest"
+    )
+    consumer.start()
+    wait_until(lambda: consumer.error is not None)  # the buffer overflowed with nobody reading
+    assert isinstance(consumer.error, BufferFullError) and not consumer.running
+    late = Recorder()
+    consumer.messages().subscribe(late.on_next, late.on_error, late.on_completed)
+    assert late.errors and isinstance(late.errors[0], BufferFullError) and not late.completed.is_set()
+    consumer.stop(timeout=5)
+
+
+def test_on_completed_comes_after_the_final_commit(
+    flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    topic, group = unique_topic("rx-complete-after-commit"), unique_topic("g")
+    fill(flymq_client, topic, 5)
+    consumer = ReactiveConsumer(
+        flymq_client, topic, group, auto_offset_reset="earliest", auto_commit_interval_ms=60_000
+    )
+    seen: list[Any] = []
+    committed_at_completion: list[int] = []
+    consumer.messages().subscribe(
+        seen.append,
+        on_completed=lambda: committed_at_completion.append(_committed(flymq_client, topic, group)),
+    )
+    consumer.start()
+    wait_until(lambda: len(seen) == 5)
+    consumer.stop()
+    assert committed_at_completion == [5]  # "completed" may be taken as "offsets stored"

@@ -308,3 +308,11 @@ def test_passwords_bcrypt_cannot_hash_are_refused_with_the_server_text() -> None
     assert changed["message"] == "failed to hash password: bcrypt: password length exceeds 72 bytes"
     ann = login(admin.broker, "ann", "p" * 72)  # the old password still works
     assert ann is not None
+
+
+def test_an_admin_password_bcrypt_cannot_hash_is_a_configuration_error() -> None:
+    from pyflymq_core.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="admin user 'admin'") as caught:
+        Broker(BrokerConfig(auth=AuthSettings(enabled=True, admin_username="admin", admin_password="p" * 73)))
+    assert caught.value.hint is not None and "72 UTF-8 bytes" in caught.value.hint
