@@ -265,6 +265,9 @@ def _own_state(config: BrokerConfig, label: str) -> BrokerConfig:
     """
     if config.data_dir is None:
         return config
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # parallel workers get a subdirectory each too
+    if worker:
+        label = f"{worker}-{label}"
     return config.model_copy(update={"data_dir": os.path.join(config.data_dir, label)})
 
 

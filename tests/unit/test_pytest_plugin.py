@@ -6,6 +6,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
@@ -289,3 +290,17 @@ def test_client_fixture(pytester: pytest.Pytester) -> None:
     )
     result = run(pytester)
     result.assert_outcomes(passed=1)
+
+
+def test_own_state_gives_parallel_workers_their_own_subdirectories(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pyflymq_broker import BrokerConfig
+    from pyflymq_broker.pytest_plugin import _own_state
+
+    assert _own_state(BrokerConfig(), "server").data_dir is None  # in memory stays in memory
+    base = BrokerConfig(data_dir=str(tmp_path))
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    assert _own_state(base, "server").data_dir == str(tmp_path / "server")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    assert _own_state(base, "server").data_dir == str(tmp_path / "gw1-server")
