@@ -124,10 +124,16 @@ class ReactiveProducer:
                             raise
                         logger.debug("publish(): closing the producer of an ended stream: %s", exc)
 
-                def settle_oldest() -> None:
-                    metadata = pending.popleft().get(timeout_ms)
+                def take_oldest() -> RecordMetadata:
+                    # Left in place until acknowledged: a failure stays first, so report_written
+                    # stops at it instead of reporting later records past a gap.
+                    metadata = pending[0].get(timeout_ms)
+                    pending.popleft()
                     owner.published += 1
-                    observer.on_next(metadata)
+                    return metadata
+
+                def settle_oldest() -> None:
+                    observer.on_next(take_oldest())
 
                 def report_written() -> None:
                     # What the default mode would have emitted before the error: the records
@@ -154,10 +160,14 @@ class ReactiveProducer:
                         try:
                             record_key, record_value = owner._record(value, key)
                             pending.append(producer.send(owner.topic, record_value, record_key))
-                            while len(pending) >= window:
-                                settle_oldest()
+                            ready = [take_oldest() for _ in range(len(pending) - window + 1)]
                         except Exception as exc:  # a bad value, a key function's error, a refusal
                             fail(exc)
+                            return
+                        # Outside the try: an exception of the downstream observer's own on_next
+                        # propagates to the source, as with the default publish() (ops.map).
+                        for metadata in ready:
+                            observer.on_next(metadata)
 
                 def on_completed() -> None:
                     with lock:

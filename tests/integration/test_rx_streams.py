@@ -465,3 +465,24 @@ def test_on_completed_comes_after_the_final_commit(
     wait_until(lambda: len(seen) == 5)
     consumer.stop()
     assert committed_at_completion == [5]  # "completed" may be taken as "offsets stored"
+
+
+def test_pipelined_publish_lets_a_downstream_exception_propagate_as_the_default_does(
+    flymq_client: Any, unique_topic: Callable[..., str]
+) -> None:
+    # ops.map (the default publish) does not turn the downstream observer's own exception into an
+    # on_error for that same observer; the pipelined operator behaves the same.
+    producer = ReactiveProducer(flymq_client, unique_topic("rx-pub-downstream"))
+    source: rx.subject.Subject[Any] = rx.subject.Subject()
+    errors: list[Exception] = []
+    calls: list[int] = []
+
+    def explode(metadata: Any) -> None:
+        calls.append(metadata.offset)
+        raise LookupError("downstream")
+
+    source.pipe(producer.publish(max_in_flight=2)).subscribe(explode, errors.append)
+    source.on_next(b"a")  # in flight, nothing emitted yet
+    with pytest.raises(LookupError, match="downstream"):
+        source.on_next(b"b")  # the window is full: "a" is emitted, and its observer raises
+    assert errors == [] and calls == [0]  # called once: not again as a "written before the error" report
