@@ -443,6 +443,27 @@ def check_callbacks(runs_on: str, **callbacks: Any) -> None:
             )
 
 
+class CallbackGate:
+    """:func:`check_callbacks` for one producer's ``send()``: an application passes the same
+    callbacks with every record, so a pair already checked is let through with two comparisons
+    (the full check costs about 0.3 µs, a few percent of a record's CPU)."""
+
+    __slots__ = ("_error", "_runs_on", "_success")
+
+    def __init__(self, runs_on: str) -> None:
+        self._runs_on = runs_on
+        self._success: Any = None
+        self._error: Any = None
+
+    def check(self, on_success: Any, on_error: Any) -> None:
+        """Raise as :func:`check_callbacks` does; remember the pair once it passed."""
+        if on_success == self._success and on_error == self._error:
+            return
+        check_callbacks(self._runs_on, on_success=on_success, on_error=on_error)
+        self._success = on_success  # both checked: a race between threads only mixes checked ones
+        self._error = on_error
+
+
 def check_export_format(export_format: Any) -> str:
     """AUDIT_EXPORT format: ``json`` | ``csv`` (case-insensitive, returned lower-case).
 

@@ -278,6 +278,7 @@ class AsyncProducer:
         **options: Any,
     ) -> None:
         v.open_client(client, "AsyncProducer")
+        self._callbacks = v.CallbackGate("the event loop")
         self._client = client
         cfg = self._config = build_producer_config(config, options)
         self._serialize = serializer_for(serializer, "value")
@@ -361,7 +362,7 @@ class AsyncProducer:
         if self._closed:
             raise ProducerClosedError("the producer is closed; the record was not sent")
         if on_success is not None or on_error is not None:
-            v.check_callbacks("the event loop", on_success=on_success, on_error=on_error)
+            self._callbacks.check(on_success, on_error)
         if self._serialize is not None:
             value = self._serialize(value, topic)
         if key is not None and self._serialize_key is not None:

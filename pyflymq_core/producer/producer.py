@@ -115,6 +115,7 @@ class Producer:
         **options: Any,
     ) -> None:
         v.open_client(client, "Producer")
+        self._callbacks = v.CallbackGate("the producer's I/O thread")
         self._client = client
         self._config = cfg = build_producer_config(config, options)
         self._serialize = serializer_for(serializer, "value")
@@ -179,7 +180,7 @@ class Producer:
         if partition is not None:
             raise v.partition_refused("send")
         if on_success is not None or on_error is not None:
-            v.check_callbacks("the producer's I/O thread", on_success=on_success, on_error=on_error)
+            self._callbacks.check(on_success, on_error)
         if self._serialize is not None:
             value = self._serialize(value, topic)
         if key is not None and self._serialize_key is not None:

@@ -324,3 +324,31 @@ def test_topic_never_accepts_slash_or_nul(topic: str) -> None:
     except InvalidArgumentError:
         return
     assert "/" not in topic and "\x00" not in topic and topic not in (".", "..")
+
+
+def test_callback_gate_checks_a_new_pair_and_lets_a_checked_one_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pyflymq_core import validation
+    from pyflymq_core.errors import InvalidArgumentTypeError
+
+    checked: list[tuple[object, object]] = []
+    real = validation.check_callbacks
+
+    def counting(runs_on: str, **callbacks: object) -> None:
+        checked.append((callbacks["on_success"], callbacks["on_error"]))
+        real(runs_on, **callbacks)
+
+    monkeypatch.setattr(validation, "check_callbacks", counting)
+    gate = validation.CallbackGate("a test")
+
+    def ok(_: object) -> None:
+        return None
+
+    for _ in range(3):
+        gate.check(ok, None)
+    assert checked == [(ok, None)]  # once for the repeated pair
+    with pytest.raises(InvalidArgumentTypeError, match="on_error must be callable"):
+        gate.check(ok, "nope")
+    gate.check(ok, None)  # the refused pair was not remembered, the good one still is
+    assert len(checked) == 2
