@@ -27,6 +27,7 @@ usual) these transports offer optional capabilities the asyncio connection uses 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import os
 import select
@@ -386,8 +387,10 @@ class AsyncTlsTransport(AsyncTcpTransport):
                 server_hostname=server_hostname,
                 ssl_handshake_timeout=options.connect_timeout,
             )
-        except (ssl.SSLError, OSError, asyncio.TimeoutError) as exc:
+        except (ssl.SSLError, OSError) as exc:  # builtins.TimeoutError (asyncio's too, from 3.11)
             raise handshake_error(self.address, exc) from exc
+        except asyncio.TimeoutError as exc:  # Python 3.10: not the builtin; the sync transport's
+            raise handshake_error(self.address, builtins.TimeoutError("timed out")) from exc
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             logger.debug(

@@ -18,7 +18,6 @@ a writer for longer than one record's encryption.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import logging
 import select
@@ -57,7 +56,7 @@ def handshake_error(address: object, exc: BaseException) -> ConnectionError:
         return ConnectionError(
             f"TLS handshake with {address} failed: {exc.verify_message or exc}", hint=VERIFY_HINT
         )
-    if isinstance(exc, (builtins.TimeoutError, asyncio.TimeoutError)):
+    if isinstance(exc, builtins.TimeoutError):
         return ConnectionError(f"TLS handshake with {address} timed out", hint=HANDSHAKE_HINT)
     # A peer that hangs up mid-handshake (a plaintext server, a refused client certificate) gives
     # exceptions with no text: name the exception instead of leaving the reason blank.
